@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the bot reads, with its default and range. `.env.example` documents the same
+ * list for admins; a test keeps the two in step.
+ */
+
+const MiB = 1024 * 1024;
+
+export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const int = (min: number, max: number, fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int({ error: 'must be a whole number' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` })
+    .default(fallback);
+
+const optionalInt = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int({ error: 'must be a whole number' })
+    .min(min, { error: `must be at least ${min}` })
+    .max(max, { error: `must be at most ${max}` })
+    .optional();
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const snowflake = z.string().regex(/^\d{17,20}$/, { error: 'must be a Discord id (17 to 20 digits)' });
+
+const commaList = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0),
+);
+
+const hostList = commaList.pipe(
+  z
+    .array(z.string().regex(/^[a-z0-9.-]+(:\d+)?$/i, { error: 'must be host names, e.g. cdn.discordapp.com' }))
+    .min(1, { error: 'must name at least one host' }),
+);
+
+const formatList = commaList.pipe(
+  z
+    .array(z.enum(IMAGE_FORMATS, { error: `must be a list drawn from ${IMAGE_FORMATS.join(', ')}` }))
+    .min(1, { error: 'must name at least one format' }),
+);
+
+const guildLimit = z
+  .object({
+    maxSize: z.number().int().min(64).max(4096).optional(),
+    maxIterations: z.number().int().min(1).max(100_000).optional(),
+  })
+  .strict();
+
+const guildLimits = z.string().transform((text, ctx) => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be JSON, e.g. {"123456789012345678":{"maxSize":512}}' });
+    return z.NEVER;
+  }
+  const result = z.record(snowflake, guildLimit).safeParse(parsed);
+  if (!result.success) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must map guild ids to {"maxSize": 64-4096, "maxIterations": 1-100000}',
+    });
+    return z.NEVER;
+  }
+  return result.data;
+});
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+export const envSchema = z.object({
+  DISCORD_TOKEN: z
+    .string({ error: 'is missing' })
+    .regex(/^[\w-]+\.[\w-]+\.[\w-]+$/, {
+      error: 'does not look like a bot token (three dot-separated parts, from Developer Portal > Bot)',
+    })
+    .optional(),
+  DISCORD_APPLICATION_ID: snowflake.optional(),
+  DISCORD_GUILD_ID: snowflake.optional(),
+  DISCORD_API_URL: httpUrl.default('https://discord.com/api'),
+  ATTACHMENT_HOSTS: hostList.default(['cdn.discordapp.com', 'media.discordapp.net']),
+  REGISTER_COMMANDS_ON_START: bool(false),
+
+  VGG19_WEIGHTS: z.string().optional(),
+  WEIGHTS_DIR: z.string().default('models'),
+
+  TFJS_BACKEND: z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(', ')}` }).default('auto'),
+
+  MAX_UPLOAD_BYTES: int(1024, 100 * MiB, 20 * MiB),
+  MAX_INPUT_PIXELS: int(1024, 268_402_689, 50_000_000),
+  IMAGE_FORMATS: formatList.default(['jpeg', 'png', 'webp', 'gif', 'avif']),
+  DEFAULT_SIZE: int(64, 4096, 512),
+  MAX_SIZE: int(64, 4096, 1024),
+
+  DEFAULT_ITERATIONS: optionalInt(1, 100_000),
+  MAX_ITERATIONS: int(1, 100_000, 1000),
+  JOB_TIMEOUT_SECONDS: int(10, 86_400, 900),
+  GUILD_LIMITS: guildLimits.optional(),
+
+  GPU_CONCURRENCY: int(1, 16, 1),
+  MAX_QUEUE: int(1, 10_000, 20),
+  MAX_JOBS_PER_USER: int(1, 100, 1),
+  SHUTDOWN_GRACE_SECONDS: int(0, 3600, 30),
+
+  PROGRESS_INTERVAL_MS: int(1000, 600_000, 5000),
+  DOWNLOAD_TIMEOUT_MS: int(1000, 300_000, 20_000),
+
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'pretty', 'json'], { error: 'must be auto, pretty or json' }).default('auto'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+export type EnvName = keyof Env;
+export const ENV_NAMES = Object.keys(envSchema.shape) as EnvName[];

@@ -1,0 +1,116 @@
+import type { RgbImage } from '../images/rgb-image.ts';
+import type { VggLayerName } from '../weights/vgg19-layout.ts';
+
+export type Pooling = 'avg' | 'max';
+export type OptimizerName = 'lbfgs' | 'adam';
+export type InitMode = 'content' | 'noise' | 'random';
+export type ColorMode = 'none' | 'luminance' | 'match';
+export type PresetName = 'default' | 'seed' | 'keras';
+
+export interface WeightedLayer {
+  layer: VggLayerName;
+  weight: number;
+}
+
+/** Everything that shapes one optimization. Presets fill it; callers override single fields. */
+export interface StylizeSettings {
+  iterations: number;
+  contentWeight: number;
+  styleWeight: number;
+  tvWeight: number;
+  contentLayers: WeightedLayer[];
+  styleLayers: WeightedLayer[];
+  pooling: Pooling;
+  optimizer: OptimizerName;
+  /** Adam only. */
+  learningRate: number;
+  init: InitMode;
+  /** Share of noise when init is 'noise' (the seed article uses 0.7). */
+  noiseRatio: number;
+  /** Makes a run reproducible on the same backend. */
+  seed: number | undefined;
+  colors: ColorMode;
+  /** Number of coarse-to-fine scales (1 = single scale). */
+  scales: number;
+}
+
+export interface StyleInput {
+  image: RgbImage;
+  /** Blend weight; weights are normalized over all styles. */
+  weight: number;
+}
+
+export interface StylizeRequest {
+  /** At the output size: the result has the content image's dimensions. */
+  content: RgbImage;
+  /** At least one, already sized for the output and the style scale. */
+  styles: StyleInput[];
+  preset?: PresetName;
+  settings?: Partial<StylizeSettings>;
+}
+
+export interface LossTerms {
+  total: number;
+  content: number;
+  style: number;
+  tv: number;
+}
+
+export interface Progress {
+  iteration: number;
+  total: number;
+  elapsedMs: number;
+  /** Undefined until a few iterations have been timed. */
+  etaMs: number | undefined;
+  loss: LossTerms;
+  /**
+   * Snapshots the current image. Call it synchronously inside the progress callback; the download to the CPU
+   * happens only when asked, never on every iteration.
+   */
+  renderPreview(): Promise<RgbImage>;
+}
+
+export interface RunHooks {
+  /** Aborting stops the run within one iteration; stylize() then rejects with StylizeAbortedError. */
+  signal?: AbortSignal;
+  /** When this many ms have passed, the run stops and resolves with its best image (stopReason 'time-limit'). */
+  timeLimitMs?: number;
+  onProgress?: (progress: Progress) => void;
+}
+
+export interface StylizeResult {
+  image: RgbImage;
+  iterations: number;
+  seconds: number;
+  msPerIter: number;
+  backend: string;
+  loss: LossTerms;
+  initialLoss: LossTerms;
+  stopReason: 'completed' | 'time-limit';
+  settings: StylizeSettings;
+}
+
+export interface BackendInfo {
+  name: 'tensorflow' | 'wasm' | 'cpu';
+  gpu: boolean;
+  /** Why this one was chosen, e.g. "forced by TFJS_BACKEND" or "tfjs-node-gpu not installed". */
+  reason: string;
+}
+
+/** The one function the queue needs; the real engine and test fakes both implement it. */
+export type StylizeFn = (request: StylizeRequest, hooks?: RunHooks) => Promise<StylizeResult>;
+
+export class StylizeAbortedError extends Error {
+  constructor() {
+    super('The style transfer was cancelled');
+    this.name = 'StylizeAbortedError';
+  }
+}
+
+/** The backend ran out of memory (GPU or CPU/wasm heap); the queue retries once at a smaller size. */
+export class EngineOutOfMemoryError extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super('The style transfer ran out of memory', options);
+    this.name = 'EngineOutOfMemoryError';
+  }
+}
