@@ -1,0 +1,110 @@
+import { UserFacingError } from '../errors/user-facing-error.ts';
+
+export class AttachmentError extends UserFacingError {}
+
+export interface DownloadLimits {
+  /** Hosts attachments may come from: `cdn.discordapp.com` matches on any port, `127.0.0.1:5000` only there. */
+  allowedHosts: readonly string[];
+  maxBytes: number;
+  timeoutMs: number;
+}
+
+const MAX_REDIRECTS = 3;
+
+/** True when the URL is http(s) and its host is on the allow-list. */
+export function isAllowedUrl(url: URL, allowedHosts: readonly string[]): boolean {
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return false;
+  if (url.username || url.password) return false;
+  const host = url.host.toLowerCase();
+  const hostname = url.hostname.toLowerCase();
+  return allowedHosts.some((allowed) => (allowed.includes(':') ? allowed === host : allowed === hostname));
+}
+
+export function parseAllowedUrl(raw: string, allowedHosts: readonly string[], label: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new AttachmentError(`The ${label} attachment has an invalid link. Please upload the file again.`);
+  }
+  if (!isAllowedUrl(url, allowedHosts)) {
+    throw new AttachmentError(
+      `The ${label} attachment is not hosted on Discord (${url.hostname}). Please upload the file directly.`,
+    );
+  }
+  return url;
+}
+
+/**
+ * Downloads one attachment into memory. The byte cap is enforced while streaming, whatever Content-Length
+ * says; redirects are followed by hand so that every hop is checked against the allow-list.
+ */
+export async function downloadAttachment(rawUrl: string, limits: DownloadLimits, label: string): Promise<Uint8Array> {
+  const signal = AbortSignal.timeout(limits.timeoutMs);
+  let url = parseAllowedUrl(rawUrl, limits.allowedHosts, label);
+  try {
+    for (let hop = 0; ; hop++) {
+      const response = await fetch(url, { redirect: 'manual', signal, headers: { accept: 'image/*' } });
+      if (response.status >= 300 && response.status < 400 && response.headers.has('location')) {
+        await response.body?.cancel();
+        if (hop >= MAX_REDIRECTS) throw new AttachmentError(`The ${label} attachment redirects too often.`);
+        url = parseAllowedUrl(new URL(response.headers.get('location') ?? '', url).href, limits.allowedHosts, label);
+        continue;
+      }
+      if (!response.ok || !response.body) {
+        await response.body?.cancel();
+        throw new AttachmentError(
+          `I could not download the ${label} attachment (HTTP ${response.status}). Please upload it again.`,
+        );
+      }
+      const declared = Number(response.headers.get('content-length') ?? NaN);
+      if (declared > limits.maxBytes) {
+        await response.body.cancel();
+        throw tooLarge(label, limits.maxBytes);
+      }
+      return await readCapped(response.body, limits.maxBytes, label);
+    }
+  } catch (error) {
+    if (error instanceof AttachmentError) throw error;
+    if (signal.aborted) {
+      throw new AttachmentError(
+        `Downloading the ${label} attachment took longer than ${Math.round(limits.timeoutMs / 1000)} s. Please try again.`,
+        { cause: error },
+      );
+    }
+    throw new AttachmentError(`I could not download the ${label} attachment. Please try again.`, { cause: error });
+  }
+}
+
+async function readCapped(body: ReadableStream<Uint8Array>, maxBytes: number, label: string): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(label, maxBytes);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+function tooLarge(label: string, maxBytes: number): AttachmentError {
+  return new AttachmentError(`The ${label} image is larger than ${formatBytes(maxBytes)}. Please upload a smaller file.`);
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MB`;
+  if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${bytes} bytes`;
+}
