@@ -1,0 +1,28 @@
+export { JobQueue } from './job-queue.ts';
+export { Job } from './job.ts';
+export { queueOptionsFromConfig } from './from-config.ts';
+export { normalizeJobId } from './job-id.ts';
+export type {
+  CancelledBy,
+  CancelResult,
+  FailureKind,
+  FinalState,
+  JobEventHandler,
+  JobEventName,
+  JobFailure,
+  JobInputs,
+  JobListener,
+  JobOutcome,
+  JobProgress,
+  JobRequest,
+  JobResult,
+  JobState,
+  LastProgress,
+  OutcomeTotals,
+  QueueOptions,
+  QueueSnapshot,
+  RefusalReason,
+  RunningJobInfo,
+  SubmitResult,
+  WaitingJobInfo,
+} from './types.ts';

@@ -1,0 +1,43 @@
+/** Every line the queue produces for users: short, kind, specific, no internals. */
+
+export function queueFullMessage(waiting: number): string {
+  return `The queue is full right now (${waiting} ${plural(waiting, 'job')} waiting). Please try again in a few minutes.`;
+}
+
+export function userLimitMessage(activeJobIds: readonly string[]): string {
+  const [oldest] = activeJobIds;
+  if (activeJobIds.length <= 1) {
+    return `You already have a job in the queue (job ${oldest}). Please wait for it to finish or cancel it first.`;
+  }
+  return (
+    `You already have ${activeJobIds.length} jobs in the queue (the oldest is job ${oldest}). ` +
+    'Please wait for one to finish or cancel one first.'
+  );
+}
+
+export const SHUTTING_DOWN_MESSAGE = 'The bot is restarting and is not taking new jobs. Please try again in a minute.';
+
+export function timeoutMessage(timeoutMs: number): string {
+  return `Your job reached its time limit of ${formatDuration(timeoutMs)} before it had an image to show, so it was stopped.`;
+}
+
+export const OUT_OF_MEMORY_MESSAGE =
+  'The server ran out of memory for this image, even at a smaller size. Please try again with a smaller size.';
+
+export function genericFailureMessage(jobId: string): string {
+  return `Something went wrong while stylizing (job ${jobId}). The admin can find details in the log.`;
+}
+
+/** "90 seconds", "15 minutes", "2 hours" (rounded). */
+export function formatDuration(ms: number): string {
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 120) return `${seconds} ${plural(seconds, 'second')}`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 120) return `${minutes} ${plural(minutes, 'minute')}`;
+  const hours = Math.round(minutes / 60);
+  return `${hours} ${plural(hours, 'hour')}`;
+}
+
+function plural(n: number, word: string): string {
+  return n === 1 ? word : `${word}s`;
+}

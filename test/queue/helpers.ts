@@ -1,0 +1,49 @@
+import { createLogger, memoryDestination } from '../../src/log/logger.ts';
+import { JobQueue, type JobListener, type QueueOptions } from '../../src/queue/index.ts';
+import type { FakeEngine } from './fake-engine.ts';
+
+export interface TestQueue {
+  queue: JobQueue;
+  /** Parsed JSON log lines. */
+  logs: () => Array<Record<string, unknown>>;
+}
+
+export function makeQueue(engine: FakeEngine, overrides: Partial<QueueOptions> = {}): TestQueue {
+  const { stream, lines } = memoryDestination();
+  const queue = new JobQueue({
+    stylize: engine.stylize,
+    concurrency: 1,
+    maxQueue: 20,
+    maxJobsPerUser: 1,
+    timeoutMs: 10_000,
+    shutdownGraceMs: 1_000,
+    maxIterations: 1000,
+    maxSize: 1024,
+    backendName: 'fake',
+    logger: createLogger({ level: 'debug', format: 'json', destination: stream }),
+    ...overrides,
+  });
+  return { queue, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+/** Records every event a job sends, as short strings ("queued:2", "started", "completed" ...). */
+export function recorder(): { listener: JobListener; events: string[]; progressCount: () => number } {
+  const events: string[] = [];
+  let progress = 0;
+  const listener: JobListener = {
+    queued: (p) => events.push(`queued:${p}`),
+    position: (p) => events.push(`position:${p}`),
+    started: () => events.push('started'),
+    retrying: (info) => events.push(`retrying:${info.size}`),
+    progress: () => progress++,
+    completed: () => events.push('completed'),
+    failed: (error) => events.push(`failed:${error.kind}`),
+    cancelled: (by) => events.push(`cancelled:${by}`),
+  };
+  return { listener, events, progressCount: () => progress };
+}
+
+/** Number of live timers in this process (setTimeout/setInterval), to show a queue leaves none behind. */
+export function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+}
