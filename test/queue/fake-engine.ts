@@ -22,7 +22,7 @@ export interface FakeEngineOptions {
   /** Throws EngineOutOfMemoryError when the content's long side is above this. */
   oomAbove?: number;
   /** Throws this (or what it returns for the request) instead of running. */
-  fail?: (request: StylizeRequest) => unknown;
+  fail?: (request: StylizeRequest) => Error | undefined;
   /** Never looks at the signal. */
   ignoreAbort?: boolean;
   /** Never looks at timeLimitMs. */

@@ -43,7 +43,32 @@ export function recorder(): { listener: JobListener; events: string[]; progressC
   return { listener, events, progressCount: () => progress };
 }
 
-/** Number of live timers in this process (setTimeout/setInterval), to show a queue leaves none behind. */
-export function activeTimers(): number {
-  return process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+/**
+ * Watches the global setTimeout/clearTimeout (which the queue uses) and counts timers that were neither cleared
+ * nor fired: a queue that leaves none behind has zero pending once its jobs are done. Call stop() afterwards.
+ */
+export function trackTimers(): { pending: () => number; stop: () => void } {
+  const realSet = globalThis.setTimeout;
+  const realClear = globalThis.clearTimeout;
+  const pending = new Set<unknown>();
+  const tracked = ((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const timer = realSet(() => {
+      pending.delete(timer);
+      callback(...args);
+    }, ms);
+    pending.add(timer);
+    return timer;
+  }) as typeof setTimeout;
+  globalThis.setTimeout = tracked;
+  globalThis.clearTimeout = ((timer: Parameters<typeof clearTimeout>[0]) => {
+    pending.delete(timer);
+    realClear(timer);
+  }) as typeof clearTimeout;
+  return {
+    pending: () => pending.size,
+    stop: () => {
+      globalThis.setTimeout = realSet;
+      globalThis.clearTimeout = realClear;
+    },
+  };
 }
