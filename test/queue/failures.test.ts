@@ -132,6 +132,7 @@ describe('JobQueue failure handling', () => {
         completed: boom,
       }),
     );
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- deliberately async: its rejection is caught too
     a.on('progress', rejecting);
     const b = accept(queue.submit(testRequest('bob')));
     const after = recorder();

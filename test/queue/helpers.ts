@@ -60,10 +60,10 @@ export function trackTimers(): { pending: () => number; stop: () => void } {
     return timer;
   }) as typeof setTimeout;
   globalThis.setTimeout = tracked;
-  globalThis.clearTimeout = ((timer: Parameters<typeof clearTimeout>[0]) => {
+  globalThis.clearTimeout = (timer: Parameters<typeof clearTimeout>[0]) => {
     pending.delete(timer);
     realClear(timer);
-  }) as typeof clearTimeout;
+  };
   return {
     pending: () => pending.size,
     stop: () => {

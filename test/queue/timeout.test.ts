@@ -55,13 +55,10 @@ describe('JobQueue time limit', () => {
     const job = accept(queue.submit(testRequest('alice', { iterations: 1000 }), rec.listener));
     const outcome = await job.done;
     const took = performance.now() - t0;
-    expect(outcome).toMatchObject({
-      state: 'failed',
-      error: {
-        kind: 'timeout',
-        message: expect.stringMatching(/^Your job reached its time limit of .* before it had an image to show/),
-      },
-    });
+    expect(outcome).toMatchObject({ state: 'failed', error: { kind: 'timeout' } });
+    if (outcome.state === 'failed') {
+      expect(outcome.error.message).toMatch(/^Your job reached its time limit of .* before it had an image to show/);
+    }
     expect(took).toBeGreaterThanOrEqual(145);
     expect(took).toBeLessThan(1000);
     expect(engine.calls[0]!.outcome).toBe('aborted');
