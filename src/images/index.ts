@@ -1,0 +1,38 @@
+/** The image pipeline's public API: decode uploads, size them, encode results. */
+export type { RgbImage } from './rgb-image.ts';
+export { rgbToTensor, tensorToRgb } from './tensor-convert.ts';
+export {
+  decodeImage,
+  decodeContentImage,
+  decodeStyleImage,
+  decodeLimitsFromConfig,
+  DEFAULT_BACKGROUND,
+  DEFAULT_DECODE_TIMEOUT_SECONDS,
+  type DecodeLimits,
+  type DecodeOptions,
+  type DecodedImage,
+  type Rgb,
+} from './decode.ts';
+export { fitToLongSide, sizeStyleImage, resizeRgb } from './resize.ts';
+export {
+  planFit,
+  planStyleSize,
+  styleLongSide,
+  MIN_SIDE,
+  MAX_STYLE_SIDE,
+  type Dimensions,
+  type SizePlan,
+} from './size-plan.ts';
+export {
+  encodePreview,
+  encodeFinal,
+  encodeImage,
+  PREVIEW_MAX_SIDE,
+  PREVIEW_MAX_BYTES,
+  type EncodedImage,
+  type EncodeSettings,
+  type OutputFormat,
+} from './encode.ts';
+export { readImageFile, writeImageFile, outputSettingsFor } from './image-files.ts';
+export { sniffFormat, type Sniffed } from './sniff-format.ts';
+export * from './errors.ts';
