@@ -7,6 +7,7 @@ export type {
   CancelResult,
   FailureKind,
   FinalState,
+  FinishedJob,
   JobEventHandler,
   JobEventName,
   JobFailure,

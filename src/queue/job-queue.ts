@@ -2,14 +2,15 @@ import PQueue from 'p-queue';
 import { pino } from 'pino';
 import type { Logger } from '../log/logger.ts';
 import { normalizeJobId, uniqueJobId } from './job-id.ts';
-import { JobRun } from './job-run.ts';
+import { JobRun, type JobRunSettings } from './job-run.ts';
 import { Job, type JobControl } from './job.ts';
 import { clampIterations, clampSize } from './limits.ts';
-import { queueFullMessage, SHUTTING_DOWN_MESSAGE, userLimitMessage } from './messages.ts';
+import { genericFailureMessage, queueFullMessage, SHUTTING_DOWN_MESSAGE, userLimitMessage } from './messages.ts';
 import { OutcomeStats } from './stats.ts';
 import type {
   CancelledBy,
   CancelResult,
+  FinishedJob,
   JobListener,
   JobOutcome,
   JobRequest,
@@ -37,14 +38,18 @@ type ResolvedOptions = Required<Omit<QueueOptions, 'backendName' | 'logger'>> & 
 export class JobQueue {
   readonly #options: ResolvedOptions;
   readonly #logger: Logger;
+  readonly #runSettings: JobRunSettings;
   readonly #slots: PQueue;
   /** The waiting line, first in line first. */
   readonly #waiting: Entry[] = [];
   readonly #running = new Map<string, Entry>();
   /** Queued and running jobs by id, oldest first. */
   readonly #active = new Map<string, Entry>();
-  /** Recently finished jobs, oldest first, bounded by historySize. */
-  readonly #history = new Map<string, Job>();
+  /**
+   * Recently finished jobs, oldest first, bounded by historySize. Summaries only: a finished Job holds its result
+   * image, which must not outlive the bot's use of it.
+   */
+  readonly #history = new Map<string, FinishedJob>();
   readonly #stats = new OutcomeStats();
   readonly #guildStats = new Map<string, OutcomeStats>();
   #shutdown: Promise<void> | undefined;
@@ -53,6 +58,7 @@ export class JobQueue {
     this.#options = resolveOptions(options);
     this.#logger = options.logger ?? pino({ enabled: false });
     this.#slots = new PQueue({ concurrency: this.#options.concurrency });
+    this.#runSettings = { ...this.#options, logger: this.#logger };
   }
 
   /** Accepts the job into the line, or refuses it with a message safe to show the user. Never throws on limits. */
@@ -114,10 +120,16 @@ export class JobQueue {
     return 'cancelled';
   }
 
+  /** A queued or running job. Accepts ids as users type them. */
   get(jobId: string): Job | undefined {
     const id = normalizeJobId(jobId);
-    if (id === undefined) return undefined;
-    return this.#active.get(id)?.job ?? this.#history.get(id);
+    return id === undefined ? undefined : this.#active.get(id)?.job;
+  }
+
+  /** How a recently finished job ended (the last historySize jobs are remembered). */
+  finished(jobId: string): FinishedJob | undefined {
+    const id = normalizeJobId(jobId);
+    return id === undefined ? undefined : this.#history.get(id);
   }
 
   /** For `/queue` and logs. `forUserId` adds that user's jobs; `forGuildId` adds that server's totals. */
@@ -229,17 +241,16 @@ export class JobQueue {
       },
       'job started',
     );
-    entry.run = new JobRun(job, control, entry.request, {
-      stylize: this.#options.stylize,
-      timeoutMs: this.#options.timeoutMs,
-      timeoutSlackMs: this.#options.timeoutSlackMs,
-      abortWaitMs: this.#options.abortWaitMs,
-      retryScale: this.#options.retryScale,
-      minRetrySize: this.#options.minRetrySize,
-      now: this.#options.now,
-      logger: this.#logger,
-    });
-    this.#finish(entry, await entry.run.outcome);
+    let outcome: JobOutcome;
+    try {
+      entry.run = new JobRun(job, control, entry.request, this.#runSettings);
+      outcome = await entry.run.outcome;
+    } catch (err) {
+      // JobRun turns every failure into an outcome; this only guards against a bug losing the job.
+      this.#logger.error({ jobId: job.id, err }, 'job run broke');
+      outcome = { state: 'failed', error: { kind: 'internal', message: genericFailureMessage(job.id), cause: err } };
+    }
+    this.#finish(entry, outcome);
   }
 
   /** Takes a waiting job out of the line; everyone behind it moves up and is told. */
@@ -262,7 +273,16 @@ export class JobQueue {
     const durationMs = job.startedAt === undefined ? undefined : finishedAt - job.startedAt;
     this.#active.delete(job.id);
     this.#running.delete(job.id);
-    this.#history.set(job.id, job);
+    this.#history.set(job.id, {
+      id: job.id,
+      userId: job.userId,
+      guildId: job.guildId,
+      state: outcome.state,
+      createdAt: job.createdAt,
+      startedAt: job.startedAt,
+      finishedAt,
+      message: outcome.state === 'failed' ? outcome.error.message : undefined,
+    });
     if (this.#history.size > this.#options.historySize) {
       this.#history.delete(this.#history.keys().next().value!);
     }
@@ -320,7 +340,8 @@ function resolveOptions(options: QueueOptions): ResolvedOptions {
   const positiveInt = (name: IntOption | 'maxIterations' | 'maxSize', min = 1) => {
     const value: unknown = options[name];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-      throw new RangeError(`JobQueue option ${name} must be a whole number of at least ${min} (got ${typeof value === 'number' ? value : typeof value})`);
+      const got = typeof value === 'number' ? value : typeof value;
+      throw new RangeError(`JobQueue option ${name} must be a whole number of at least ${min} (got ${got})`);
     }
   };
   positiveInt('concurrency');

@@ -1,7 +1,8 @@
 /** Every line the queue produces for users: short, kind, specific, no internals. */
 
 export function queueFullMessage(waiting: number): string {
-  return `The queue is full right now (${waiting} ${plural(waiting, 'job')} waiting). Please try again in a few minutes.`;
+  const jobs = `${waiting} ${plural(waiting, 'job')}`;
+  return `The queue is full right now (${jobs} waiting). Please try again in a few minutes.`;
 }
 
 export function userLimitMessage(activeJobIds: readonly string[]): string {
@@ -18,7 +19,8 @@ export function userLimitMessage(activeJobIds: readonly string[]): string {
 export const SHUTTING_DOWN_MESSAGE = 'The bot is restarting and is not taking new jobs. Please try again in a minute.';
 
 export function timeoutMessage(timeoutMs: number): string {
-  return `Your job reached its time limit of ${formatDuration(timeoutMs)} before it had an image to show, so it was stopped.`;
+  const limit = formatDuration(timeoutMs);
+  return `Your job reached its time limit of ${limit} before it had an image to show, so it was stopped.`;
 }
 
 export const OUT_OF_MEMORY_MESSAGE =

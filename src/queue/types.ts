@@ -142,6 +142,20 @@ export type SubmitResult =
 
 export type CancelResult = 'cancelled' | 'not-found' | 'not-allowed' | 'already-finished';
 
+/** What is remembered of a finished job. */
+export interface FinishedJob {
+  id: string;
+  userId: string;
+  guildId: string | undefined;
+  state: FinalState;
+  createdAt: number;
+  /** Undefined when it was cancelled while waiting. */
+  startedAt: number | undefined;
+  finishedAt: number;
+  /** The user-safe failure message, for failed jobs. */
+  message: string | undefined;
+}
+
 export interface LastProgress {
   iteration: number;
   total: number;

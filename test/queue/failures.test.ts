@@ -132,7 +132,7 @@ describe('JobQueue failure handling', () => {
         completed: boom,
       }),
     );
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- deliberately async: its rejection is caught too
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- deliberately async: its rejection is caught
     a.on('progress', rejecting);
     const b = accept(queue.submit(testRequest('bob')));
     const after = recorder();

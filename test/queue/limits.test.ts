@@ -54,7 +54,9 @@ describe('JobQueue limits', () => {
     const b = accept(queue.submit(testRequest('alice')));
     const refused = queue.submit(testRequest('alice'));
     expect(refused).toMatchObject({ accepted: false, reason: 'user-limit', activeJobId: a.id });
-    expect(!refused.accepted && refused.message).toContain(`You already have 2 jobs in the queue (the oldest is job ${a.id})`);
+    expect(!refused.accepted && refused.message).toContain(
+      `You already have 2 jobs in the queue (the oldest is job ${a.id})`,
+    );
     await Promise.all([a.done, b.done]);
   });
 
@@ -71,7 +73,8 @@ describe('JobQueue limits', () => {
   it('clamps size and iterations to the configured maxima whatever the request asks', async () => {
     const engine = createFakeEngine({ msPerIter: 1 });
     const { queue } = makeQueue(engine, { maxSize: 300, maxIterations: 7 });
-    const request = testRequest('u1', { size: 100_000, iterations: 1e9, settings: { iterations: 5000, styleWeight: 3 } });
+    const settings = { iterations: 5000, styleWeight: 3 };
+    const request = testRequest('u1', { size: 100_000, iterations: 1e9, settings });
     const job = accept(queue.submit(request));
     expect(job.size).toBe(300);
     expect(job.iterations).toBe(7);

@@ -17,7 +17,7 @@ function progressed(job: Job): Promise<void> {
 }
 
 describe('JobQueue shutdown', () => {
-  it('refuses new jobs, cancels the waiting ones at once and lets the running one finish within the grace', async () => {
+  it('refuses new jobs, cancels waiting ones at once and lets the running one finish within the grace', async () => {
     const timers = trackTimers();
     onTestFinished(() => timers.stop());
     const engine = createFakeEngine({ msPerIter: 10 });

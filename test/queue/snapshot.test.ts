@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { StylizeFn } from '../../src/engine/types.ts';
+import type { StylizeFn, StylizeRequest } from '../../src/engine/types.ts';
 import type { Job, SubmitResult } from '../../src/queue/index.ts';
 import { createFakeEngine, testRequest } from './fake-engine.ts';
 import { makeQueue } from './helpers.ts';
@@ -17,14 +17,14 @@ describe('JobQueue snapshot and logs', () => {
     const stylize: StylizeFn = async (request, hooks) => {
       const failing = request.content.width === 200;
       try {
-        return await engine.stylize(request, hooks);
+        const result = await engine.stylize(request, hooks);
+        if (failing) throw new Error('boom');
+        return result;
       } finally {
         clock += failing ? 3_000 : 1_000;
       }
     };
-    const failingEngine: StylizeFn = (request, hooks) =>
-      request.content.width === 200 ? stylize(request, hooks).then(() => Promise.reject(new Error('boom'))) : stylize(request, hooks);
-    const { queue } = makeQueue(engine, { stylize: failingEngine, maxJobsPerUser: 2, now: () => clock });
+    const { queue } = makeQueue(engine, { stylize, maxJobsPerUser: 2, now: () => clock });
 
     const running = accept(queue.submit(testRequest('alice', { iterations: 40, guildId: 'g1' })));
     const bob1 = accept(queue.submit(testRequest('bob', { guildId: 'g1' })));
@@ -81,6 +81,21 @@ describe('JobQueue snapshot and logs', () => {
     });
   });
 
+  it('remembers only the last historySize finished jobs', async () => {
+    const fail = (r: StylizeRequest) => (r.content.width === 99 ? new Error('x') : undefined);
+    const engine = createFakeEngine({ msPerIter: 1, fail });
+    const { queue } = makeQueue(engine, { historySize: 2, maxJobsPerUser: 5 });
+    const jobs = [256, 99, 256].map((size) => accept(queue.submit(testRequest('alice', { size, iterations: 1 }))));
+    await Promise.all(jobs.map((j) => j.done));
+    expect(queue.finished(jobs[0]!.id)).toBeUndefined();
+    expect(queue.cancel(jobs[0]!.id, { userId: 'alice', privileged: false })).toBe('not-found');
+    expect(queue.finished(jobs[1]!.id)).toMatchObject({
+      state: 'failed',
+      message: `Something went wrong while stylizing (job ${jobs[1]!.id}). The admin can find details in the log.`,
+    });
+    expect(queue.finished(jobs[2]!.id)).toMatchObject({ state: 'completed', message: undefined });
+  });
+
   it('logs each job’s start and end with duration, size, iterations and backend', async () => {
     const engine = createFakeEngine({ msPerIter: 1 });
     const { queue, logs } = makeQueue(engine, { backendName: 'wasm' });
@@ -89,7 +104,8 @@ describe('JobQueue snapshot and logs', () => {
     const lines = logs();
     const start = lines.find((l) => l.msg === 'job started');
     const end = lines.find((l) => l.msg === 'job completed');
-    expect(start).toMatchObject({ jobId: job.id, userId: 'alice', guildId: 'g1', size: 300, iterations: 4, backend: 'wasm' });
+    expect(start).toMatchObject({ jobId: job.id, userId: 'alice', guildId: 'g1', size: 300, iterations: 4 });
+    expect(start!.backend).toBe('wasm');
     expect(typeof start!.waitedMs).toBe('number');
     expect(end).toMatchObject({ jobId: job.id, outcome: 'completed', size: 300, iterations: 4, backend: 'fake' });
     expect(end!.durationMs).toBeGreaterThanOrEqual(4);
