@@ -1,5 +1,5 @@
 import type { Sharp } from 'sharp';
-import { EncodeTooLargeError } from './errors.ts';
+import { EncodeTooLargeError, formatBytes } from './errors.ts';
 import type { RgbImage } from './rgb-image.ts';
 import { resizeRgb } from './resize.ts';
 import { assertRgb, openRgb } from './sharp-setup.ts';
@@ -83,10 +83,6 @@ export async function encodePreview(image: RgbImage): Promise<EncodedImage> {
   return encodeImage(small, { format: 'jpeg', quality: 60, chroma: '4:2:0' });
 }
 
-function megabytes(bytes: number): string {
-  return `${Number((bytes / (1024 * 1024)).toFixed(1))} MB`;
-}
-
 /**
  * The final image within `maxBytes`: a lossless PNG when it fits, otherwise the best JPEG that fits (quality 95
  * down to 80), otherwise a JPEG at a smaller size. `format` and `note` say which. Throws EncodeTooLargeError
@@ -98,7 +94,7 @@ export async function encodeFinal(image: RgbImage, maxBytes: number): Promise<En
 
   const png = await encodeImage(image, { format: 'png' });
   if (png.bytes.length <= maxBytes) return png;
-  const why = `the PNG would be ${megabytes(png.bytes.length)}, over the ${megabytes(maxBytes)} limit`;
+  const why = `the PNG would be ${formatBytes(png.bytes.length)}, over the ${formatBytes(maxBytes)} limit`;
 
   let current = image;
   let smallestTried = png.bytes.length;

@@ -32,7 +32,10 @@ export function subject(label: string | undefined, noun: 'file' | 'image'): stri
   return label ? `The ${label} ${noun}` : `That ${noun}`;
 }
 
-function megabytes(bytes: number): string {
+/** "300 bytes", "48 KB", "2.5 MB", "20 MB" (binary units, as Discord counts them). */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
   const mb = bytes / (1024 * 1024);
   return mb >= 10 ? `${Math.round(mb)} MB` : `${Number(mb.toFixed(1))} MB`;
 }
@@ -55,7 +58,7 @@ export class ImageTooLargeError extends ImageError {
     readonly label?: string,
   ) {
     super(
-      `${subject(label, 'file')} is ${megabytes(bytes)}, over the ${megabytes(maxBytes)} limit. ` +
+      `${subject(label, 'file')} is ${formatBytes(bytes)}, over the ${formatBytes(maxBytes)} limit. ` +
         'Please upload a smaller file.',
     );
   }
@@ -145,7 +148,7 @@ export class ExtremeAspectRatioError extends ImageError {
 export class EncodeTooLargeError extends ImageError {
   constructor(readonly maxBytes: number) {
     super(
-      `The result does not fit in ${megabytes(maxBytes)}, even as a smaller JPEG. Please try a smaller size.`,
+      `The result does not fit in ${formatBytes(maxBytes)}, even as a smaller JPEG. Please try a smaller size.`,
     );
   }
 }

@@ -35,7 +35,11 @@ import {
   type Colour,
 } from './corpus.ts';
 
-const limits: DecodeLimits = { maxBytes: 5 * 1024 * 1024, maxPixels: 50_000_000, formats: ['jpeg', 'png', 'webp', 'gif', 'avif'] };
+const limits: DecodeLimits = {
+  maxBytes: 5 * 1024 * 1024,
+  maxPixels: 50_000_000,
+  formats: ['jpeg', 'png', 'webp', 'gif', 'avif'],
+};
 
 async function decodeError(bytes: Uint8Array, custom: Partial<DecodeLimits> = {}, label?: string): Promise<ImageError> {
   const error: unknown = await decodeImage(bytes, { ...limits, ...custom }, label).then(
@@ -306,6 +310,7 @@ describe('decodeImage turns every accepted input into 8-bit sRGB RGB', () => {
 describe('decodeLimitsFromConfig', () => {
   it('maps the image settings', () => {
     const config = loadConfig({ MAX_UPLOAD_BYTES: '4096', MAX_INPUT_PIXELS: '2048', IMAGE_FORMATS: 'png,tiff' });
-    expect(decodeLimitsFromConfig(config.images)).toEqual({ maxBytes: 4096, maxPixels: 2048, formats: ['png', 'tiff'] });
+    const expected = { maxBytes: 4096, maxPixels: 2048, formats: ['png', 'tiff'] };
+    expect(decodeLimitsFromConfig(config.images)).toEqual(expected);
   });
 });

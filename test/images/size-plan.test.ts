@@ -26,7 +26,8 @@ describe('planFit', () => {
 
   it('never goes below the minimum side, even if asked', () => {
     const plan = planFit({ width: 400, height: 300 }, 10, 1024);
-    expect(plan).toEqual({ width: 43, height: 32, note: 'The result is 43×32 so that every side is at least 32 pixels.' });
+    const note = 'The result is 43×32 so that every side is at least 32 pixels.';
+    expect(plan).toEqual({ width: 43, height: 32, note });
   });
 
   it('enlarges small images, with a note only when it shows', () => {
@@ -34,7 +35,9 @@ describe('planFit', () => {
     expect(slight).toEqual({ width: 512, height: 384 });
     const big = planFit({ width: 200, height: 150 }, 512, 1024, 'content');
     expect(big).toMatchObject({ width: 512, height: 384 });
-    expect(big.note).toBe('The content image is only 200×150 pixels, so I enlarged it to 512×384; the result may look soft.');
+    expect(big.note).toBe(
+      'The content image is only 200×150 pixels, so I enlarged it to 512×384; the result may look soft.',
+    );
   });
 
   it('refuses images under 32 px on a side', () => {
