@@ -17,3 +17,16 @@ export interface VggWeights {
   /** Where they came from (path or URL), for logs and messages. */
   readonly source: string;
 }
+
+/**
+ * How strictly a file's shapes are checked: `vgg19` requires the real ImageNet VGG19 shapes and at least
+ * block1_conv1..block5_conv1; `consistent` (tiny test models) requires 3x3 kernels whose channels chain.
+ */
+export type ShapeCheck = 'vgg19' | 'consistent';
+
+/** The subset of a pino logger the weights code writes to. */
+export interface WeightsLogger {
+  info(object: object, message: string): void;
+  warn(object: object, message: string): void;
+  debug(object: object, message: string): void;
+}
