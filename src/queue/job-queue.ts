@@ -45,6 +45,8 @@ export class JobQueue {
   readonly #running = new Map<string, Entry>();
   /** Queued and running jobs by id, oldest first. */
   readonly #active = new Map<string, Entry>();
+  /** The same by user, oldest first. */
+  readonly #activeByUser = new Map<string, Set<Entry>>();
   /**
    * Recently finished jobs, oldest first, bounded by historySize. Summaries only: a finished Job holds its result
    * image, which must not outlive the bot's use of it.
@@ -90,6 +92,9 @@ export class JobQueue {
     if (listener) job.listen(listener);
     const entry: Entry = { job, control, request, lineAbort: new AbortController() };
     this.#active.set(job.id, entry);
+    const usersJobs = this.#activeByUser.get(job.userId);
+    if (usersJobs) usersJobs.add(entry);
+    else this.#activeByUser.set(job.userId, new Set([entry]));
     this.#waiting.push(entry);
     const position = this.#waiting.length;
     control.setPosition(position);
@@ -272,6 +277,9 @@ export class JobQueue {
     const finishedAt = this.#options.now();
     const durationMs = job.startedAt === undefined ? undefined : finishedAt - job.startedAt;
     this.#active.delete(job.id);
+    const usersJobs = this.#activeByUser.get(job.userId);
+    usersJobs?.delete(entry);
+    if (usersJobs?.size === 0) this.#activeByUser.delete(job.userId);
     this.#running.delete(job.id);
     this.#history.set(job.id, {
       id: job.id,
@@ -331,7 +339,7 @@ export class JobQueue {
   }
 
   #activeOf(userId: string): Entry[] {
-    return [...this.#active.values()].filter((e) => e.job.userId === userId);
+    return [...(this.#activeByUser.get(userId) ?? [])];
   }
 }
 

@@ -64,10 +64,11 @@ export class JobRun {
     this.#deadline = performance.now() + settings.timeoutMs;
     this.#guardTimer = setTimeout(() => this.stop({ kind: 'timeout' }), settings.timeoutMs + settings.timeoutSlackMs);
     const abandoned = new Promise<JobOutcome>((resolve) => (this.#abandon = resolve));
-    this.outcome = Promise.race([this.#execute().then(
+    const ran = this.#execute().then(
       (result) => this.#whenFinished(result),
       (err: unknown) => this.#whenFailed(err),
-    ), abandoned]).finally(() => {
+    );
+    this.outcome = Promise.race([ran, abandoned]).finally(() => {
       this.#ended = true;
       this.#clearTimers();
     });
