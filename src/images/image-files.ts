@@ -19,7 +19,7 @@ function errno(error: unknown): string | undefined {
 }
 
 /** Reads at most `maxBytes` + 1 bytes, so a file that grows after the size check still cannot flood memory. */
-async function readBounded(file: string, maxBytes: number): Promise<Uint8Array> {
+async function readBounded(file: string, maxBytes: number, label: string | undefined): Promise<Uint8Array> {
   let handle;
   try {
     handle = await open(file, 'r');
@@ -31,14 +31,14 @@ async function readBounded(file: string, maxBytes: number): Promise<Uint8Array> 
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw new NotAFileError(file);
-    if (stats.size > maxBytes) throw new ImageTooLargeError(stats.size, maxBytes);
+    if (stats.size > maxBytes) throw new ImageTooLargeError(stats.size, maxBytes, label);
     const buffer = Buffer.alloc(Math.min(stats.size, maxBytes) + 1);
     let filled = 0;
     for (;;) {
       const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
       if (bytesRead === 0) break;
       filled += bytesRead;
-      if (filled > maxBytes) throw new ImageTooLargeError(filled, maxBytes);
+      if (filled > maxBytes) throw new ImageTooLargeError(filled, maxBytes, label);
       if (filled === buffer.length) break;
     }
     return buffer.subarray(0, filled);
@@ -58,7 +58,7 @@ export async function readImageFile(
   label?: string,
   options?: DecodeOptions,
 ): Promise<DecodedImage> {
-  const bytes = await readBounded(file, limits.maxBytes);
+  const bytes = await readBounded(file, limits.maxBytes, label);
   return decodeImage(bytes, limits, label, options);
 }
 

@@ -289,6 +289,22 @@ describe('decodeImage turns every accepted input into 8-bit sRGB RGB', () => {
     expectColour(onBlack, 50, 10, [0, 0, 0], 0);
   });
 
+  it('flattens alpha in grey+alpha and 16-bit RGBA PNGs too', async () => {
+    const rgba = Buffer.alloc(40 * 40 * 4);
+    for (let i = 0; i < 40 * 40; i++) rgba.set([0, 0, 255, i % 40 < 20 ? 255 : 0], i * 4);
+    const source = () => sharp(rgba, { raw: { width: 40, height: 40, channels: 4 } });
+    const greyAlpha = await source().toColourspace('b-w').png().toBuffer();
+    const rgba16 = await source().toColourspace('rgb16').png().toBuffer();
+    expect((await sharp(greyAlpha).metadata()).channels).toBe(2);
+    expect((await sharp(rgba16).metadata()).space).toBe('rgb16');
+    for (const bytes of [greyAlpha, rgba16]) {
+      const image = await decodeImage(bytes, limits);
+      expectRgbShape(image, 40, 40);
+      expectColour(image, 30, 5, [255, 255, 255], 0);
+    }
+    expectColour(await decodeImage(rgba16, limits), 5, 5, [0, 0, 255], 0);
+  });
+
   it('takes the first frame of an animated GIF and says so', async () => {
     const gif = await animatedGif(40, 30, [RED, GREEN, BLUE]);
     expect((await sharp(gif).metadata()).pages).toBe(3);
