@@ -97,7 +97,8 @@ async function readHeader(bytes: Uint8Array, format: ImageFormat, label: string 
  * memory: size in bytes, then the real format from the magic bytes, then the header's pixel count, and only
  * then a full decode (EXIF orientation applied, any colour space or depth converted to sRGB, alpha flattened
  * onto `limits.background`, first frame of animations). `label` ("content", "style") names the upload in
- * messages. Invalid `limits` or a throwing `options.plan` bug are programming errors (RangeError).
+ * messages. `options.plan` may refuse the size with its own ImageError. Invalid `limits` are a programming
+ * error (RangeError), never the upload's fault.
  */
 export async function decodeImage(
   bytes: Uint8Array,

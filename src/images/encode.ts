@@ -97,11 +97,11 @@ export async function encodeFinal(image: RgbImage, maxBytes: number): Promise<En
   const why = `the PNG would be ${formatBytes(png.bytes.length)}, over the ${formatBytes(maxBytes)} limit`;
 
   let current = image;
-  let smallestTried = png.bytes.length;
+  let lastSize = png.bytes.length;
   for (;;) {
     for (const step of JPEG_LADDER) {
       const jpeg = await encodeImage(current, { format: 'jpeg', quality: step.quality, chroma: step.chroma });
-      smallestTried = jpeg.bytes.length;
+      lastSize = jpeg.bytes.length;
       if (jpeg.bytes.length > maxBytes) continue;
       const resized = current !== image;
       const note = resized
@@ -110,7 +110,7 @@ export async function encodeFinal(image: RgbImage, maxBytes: number): Promise<En
       return { ...jpeg, note };
     }
     // JPEG size grows about linearly with the pixel count.
-    const factor = Math.sqrt((maxBytes / smallestTried) * SHRINK_MARGIN);
+    const factor = Math.sqrt((maxBytes / lastSize) * SHRINK_MARGIN);
     const size = scaleToLongSide(current, Math.floor(longSide(current) * Math.min(factor, SHRINK_MARGIN)));
     if (shortSide(size) < MIN_SIDE) throw new EncodeTooLargeError(maxBytes);
     current = await resizeRgb(image, size);
