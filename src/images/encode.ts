@@ -1,8 +1,8 @@
 import type { Sharp } from 'sharp';
 import { EncodeTooLargeError, formatBytes } from './errors.ts';
-import type { RgbImage } from './rgb-image.ts';
+import { assertRgbImage, type RgbImage } from './rgb-image.ts';
 import { resizeRgb } from './resize.ts';
-import { assertRgb, openRgb } from './sharp-setup.ts';
+import { openRgb } from './sharp-setup.ts';
 import { processingFailure } from './sharp-errors.ts';
 import { MIN_SIDE, longSide, scaleToLongSide, shortSide } from './size-plan.ts';
 
@@ -57,7 +57,7 @@ function applyFormat(pipeline: Sharp, settings: EncodeSettings): Sharp {
 
 /** Encodes as asked, no size games. */
 export async function encodeImage(image: RgbImage, settings: EncodeSettings): Promise<EncodedImage> {
-  assertRgb(image);
+  assertRgbImage(image);
   try {
     const bytes = await applyFormat(openRgb(image), settings).toBuffer();
     return {
@@ -75,7 +75,7 @@ export async function encodeImage(image: RgbImage, settings: EncodeSettings): Pr
 
 /** A small, quick JPEG for progress updates: long side at most 384 px, about 30-100 KB. */
 export async function encodePreview(image: RgbImage): Promise<EncodedImage> {
-  assertRgb(image);
+  assertRgbImage(image);
   const small =
     longSide(image) > PREVIEW_MAX_SIDE ? await resizeRgb(image, scaleToLongSide(image, PREVIEW_MAX_SIDE)) : image;
   const preview = await encodeImage(small, { format: 'jpeg', quality: 80, chroma: '4:2:0' });
@@ -89,7 +89,7 @@ export async function encodePreview(image: RgbImage): Promise<EncodedImage> {
  * when not even a tiny JPEG fits.
  */
 export async function encodeFinal(image: RgbImage, maxBytes: number): Promise<EncodedImage> {
-  assertRgb(image);
+  assertRgbImage(image);
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new RangeError('maxBytes must be a positive integer');
 
   const png = await encodeImage(image, { format: 'png' });

@@ -1,11 +1,11 @@
-import type { RgbImage } from './rgb-image.ts';
-import { assertRgb, openRgb, toRgb } from './sharp-setup.ts';
+import { assertRgbImage, type RgbImage } from './rgb-image.ts';
+import { openRgb, toRgb } from './sharp-setup.ts';
 import { processingFailure } from './sharp-errors.ts';
 import { planFit, planStyleSize, type Dimensions } from './size-plan.ts';
 
 /** Resizes to exactly `size` (aspect ratio was kept by the plan): lanczos3 to shrink, mitchell to enlarge. */
 export async function resizeRgb(image: RgbImage, size: Dimensions, label?: string): Promise<RgbImage> {
-  assertRgb(image);
+  assertRgbImage(image);
   if (size.width === image.width && size.height === image.height) return image;
   const enlarging = size.width * size.height > image.width * image.height;
   try {

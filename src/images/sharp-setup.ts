@@ -1,5 +1,5 @@
 import sharp, { type Sharp } from 'sharp';
-import type { RgbImage } from './rgb-image.ts';
+import { assertRgbImage, type RgbImage } from './rgb-image.ts';
 
 // Every upload is decoded once, so libvips' operation cache would only keep strangers' pixels in memory.
 sharp.cache(false);
@@ -28,19 +28,9 @@ export function openHeader(bytes: Uint8Array): Sharp {
   return sharp(bytes, { failOn: 'warning', limitInputPixels: false, unlimited: false, animated: false });
 }
 
-export function assertRgb(image: RgbImage): void {
-  const { width, height, data } = image;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`image dimensions must be positive integers, got ${width}x${height}`);
-  }
-  if (data.length !== width * height * 3) {
-    throw new RangeError(`RGB buffer holds ${data.length} bytes, expected ${width}x${height}x3`);
-  }
-}
-
 /** sharp over our own RGB pixels (engine output, already-decoded images). */
 export function openRgb(image: RgbImage): Sharp {
-  assertRgb(image);
+  assertRgbImage(image);
   return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
 }
 

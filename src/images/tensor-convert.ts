@@ -1,14 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import type { RgbImage } from './rgb-image.ts';
+import { assertRgbImage, type RgbImage } from './rgb-image.ts';
 
 /**
  * The only place where pixels cross between sharp's world (RGB uint8) and the engine's (float32 tensors).
  * Tensors are [height, width, 3], RGB, 0-255.
  */
 export function rgbToTensor(image: RgbImage): tf.Tensor3D {
-  if (image.data.length !== image.width * image.height * 3) {
-    throw new RangeError(`RGB buffer holds ${image.data.length} bytes, expected ${image.width}x${image.height}x3`);
-  }
+  assertRgbImage(image);
   return tf.tidy(() => tf.tensor3d(image.data, [image.height, image.width, 3], 'int32').toFloat());
 }
 
