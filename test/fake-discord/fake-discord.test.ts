@@ -1,0 +1,310 @@
+import { once } from 'node:events';
+import { DiscordAPIError, Events, MessageFlags, Routes, type Client, type Interaction } from 'discord.js';
+import sharp from 'sharp';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loginTestClient, startFakeDiscord, type FakeDiscord } from './index.ts';
+
+// A real discord.js Client against the fake: login, interactions answered every way the bot will, a dropped
+// gateway connection, a 429, expired tokens. Each test gets its own fake on an ephemeral port.
+
+const ORIGINAL = '/webhooks/:app/:token/messages/@original';
+
+let cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+});
+
+async function connected(options: Parameters<typeof startFakeDiscord>[0] = {}): Promise<{ fake: FakeDiscord; client: Client<true> }> {
+  const fake = await startFakeDiscord(options);
+  cleanups.push(() => fake.close());
+  const client = await loginTestClient(fake);
+  cleanups.push(() => client.destroy());
+  return { fake, client };
+}
+
+/** Runs `handler` for the next interaction and hands back its outcome, so failures surface in the test. */
+function nextInteraction(client: Client, handler: (interaction: Interaction) => Promise<unknown>): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    client.once(Events.InteractionCreate, (interaction) => {
+      handler(interaction).then(resolve, reject);
+    });
+  });
+}
+
+function png(width: number, height: number): Promise<Buffer> {
+  return sharp({ create: { width, height, channels: 3, background: { r: 200, g: 40, b: 90 } } }).png().toBuffer();
+}
+
+describe('fake Discord with a real discord.js client', () => {
+  it('logs the client in: gateway URL from GET /gateway/bot, IDENTIFY with Guilds only, READY and GUILD_CREATE', async () => {
+    const { fake, client } = await connected();
+
+    expect(client.user.id).toBe(fake.botUser.id);
+    expect(client.application.id).toBe(fake.applicationId);
+    const guild = client.guilds.cache.get(fake.guild.id);
+    expect(guild?.name).toBe(fake.guild.name);
+    expect(guild?.channels.cache.get(fake.channel.id)?.name).toBe(fake.channel.name);
+
+    const gatewayInfo = fake.requestsTo('GET', '/gateway/bot');
+    expect(gatewayInfo).toHaveLength(1);
+    expect(gatewayInfo[0]!.auth).toBe('bot');
+    expect(gatewayInfo[0]!.headers.authorization).toBe('Bot [redacted]');
+    expect(fake.gateway.connections()[0]!.url).toBe('/gateway?v=10&encoding=json');
+    expect(fake.gateway.identifies()).toEqual([
+      expect.objectContaining({ intents: 1, compress: false, shard: [0, 1] }),
+    ]);
+    expect(JSON.stringify(fake.gateway.identifies())).not.toContain(fake.token);
+    expect(fake.internalErrors).toEqual([]);
+  });
+
+  it('delivers a slash command with an attachment option and records the reply', async () => {
+    const { fake, client } = await connected();
+    const photo = await png(64, 48);
+    const attachment = await fake.cdn.add(photo, { filename: 'photo.png' });
+
+    const handled = nextInteraction(client, async (interaction) => {
+      if (!interaction.isChatInputCommand()) throw new Error('expected a chat input command');
+      const option = interaction.options.getAttachment('content', true);
+      const downloaded = Buffer.from(await (await fetch(option.url)).arrayBuffer());
+      await interaction.reply(`${option.name} ${option.width}x${option.height} ${downloaded.equals(photo)}`);
+      return interaction;
+    });
+    const handle = fake.interactions.slashCommand({ name: 'stylize', options: { content: attachment, size: 256 } });
+    const interaction = (await handled) as Interaction;
+
+    expect(interaction.isChatInputCommand() && interaction.options.getInteger('size')).toBe(256);
+    expect(interaction.isChatInputCommand() && interaction.attachmentSizeLimit).toBe(10 * 1024 * 1024);
+    const callback = await handle.waitForResponse();
+    expect(callback.json).toMatchObject({ type: 4, data: { content: 'photo.png 64x48 true' } });
+    expect(handle.originalMessage()?.data).toMatchObject({
+      content: 'photo.png 64x48 true',
+      author: { id: fake.botUser.id },
+      interaction_metadata: { id: handle.id, user: { id: fake.user.id } },
+    });
+    expect(fake.cdn.requests()).toEqual([expect.objectContaining({ attachmentId: attachment.id, status: 200, outcome: 'complete' })]);
+  });
+
+  it('defers, then edits the reply with a PNG file that the test decodes', async () => {
+    const { fake, client } = await connected();
+    const result = await png(512, 384);
+
+    const handled = nextInteraction(client, async (interaction) => {
+      if (!interaction.isChatInputCommand()) return;
+      await interaction.deferReply();
+      await interaction.editReply({ content: 'Working... 50%' });
+      await interaction.editReply({ content: 'Done!', files: [{ attachment: result, name: 'stylized.png' }] });
+    });
+    const handle = fake.interactions.slashCommand({ name: 'stylize' });
+    await handled;
+
+    expect(handle.callbackType).toBe(5);
+    const edits = fake.requestsTo('PATCH', ORIGINAL);
+    expect(edits.map((r) => r.status)).toEqual([200, 200]);
+    const file = edits.at(-1)!.files[0]!;
+    expect(file).toMatchObject({ field: 'files[0]', name: 'stylized.png', contentType: 'image/png' });
+    const meta = await sharp(file.bytes).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 512, 384]);
+
+    const message = handle.originalMessage()!;
+    expect(message.revisions.map((m) => m.content)).toEqual(['', 'Working... 50%', 'Done!']);
+    expect(message.revisions[0]!.flags).toBe(MessageFlags.Loading);
+    const [stored] = message.data.attachments;
+    expect(stored).toMatchObject({ filename: 'stylized.png', width: 512, height: 384, content_type: 'image/png' });
+    const served = Buffer.from(await (await fetch(stored!.url)).arrayBuffer());
+    expect(served.equals(result)).toBe(true);
+  });
+
+  it('sends an ephemeral reply and a follow-up with a file', async () => {
+    const { fake, client } = await connected();
+    const handled = nextInteraction(client, async (interaction) => {
+      if (!interaction.isChatInputCommand()) return;
+      await interaction.reply({ content: 'Queued.', flags: MessageFlags.Ephemeral });
+      await interaction.followUp({ content: 'Here it is', files: [{ attachment: Buffer.from('data'), name: 'out.bin' }] });
+    });
+    const handle = fake.interactions.slashCommand({ name: 'stylize' });
+    await handled;
+
+    expect(handle.originalMessage()?.ephemeral).toBe(true);
+    const [followUp] = handle.followUps();
+    expect(followUp?.data).toMatchObject({
+      content: 'Here it is',
+      interaction_metadata: { original_response_message_id: handle.originalMessage()!.id },
+    });
+    expect(fake.requestsTo('POST', '/webhooks/:app/:token')[0]!.query).toEqual({ wait: 'true' });
+    expect(Buffer.from(fake.cdn.bytes(followUp!.data.attachments[0]!)!).toString()).toBe('data');
+  });
+
+  it('clicks a button on the bot message and sees the message updated', async () => {
+    const { fake, client } = await connected();
+    const replied = nextInteraction(client, async (interaction) => {
+      if (!interaction.isChatInputCommand()) return;
+      await interaction.reply({
+        content: 'Job 7 queued',
+        components: [{ type: 1, components: [{ type: 2, style: 4, label: 'Cancel', custom_id: 'cancel:7' }] }],
+      });
+    });
+    const command = fake.interactions.slashCommand({ name: 'stylize' });
+    await replied;
+
+    const clicked = nextInteraction(client, async (interaction) => {
+      if (!interaction.isButton()) throw new Error('expected a button');
+      await interaction.update({ content: `Cancelled by ${interaction.user.username}`, components: [] });
+    });
+    const click = fake.interactions.button({ customId: 'cancel:7', message: command.originalMessage()! });
+    await clicked;
+
+    expect(click.callbackType).toBe(7);
+    expect(command.originalMessage()?.data).toMatchObject({ content: 'Cancelled by tester', components: [] });
+    expect(() => fake.interactions.button({ customId: 'nope', message: command.originalMessage()! })).toThrow(/no button/);
+  });
+
+  it('survives a dropped gateway connection: resumes on resume_gateway_url and replays the missed event', async () => {
+    const { fake, client } = await connected();
+    const sessionId = fake.gateway.sessionId;
+
+    fake.gateway.dropConnection(4000);
+    // Dispatched while the client is away: Discord replays it after RESUME.
+    const handled = nextInteraction(client, async (interaction) => {
+      if (interaction.isRepliable()) await interaction.reply('still here');
+    });
+    const handle = fake.interactions.slashCommand({ name: 'stylize' });
+    const resume = await fake.gateway.waitForResume();
+    await handled;
+
+    expect(resume).toMatchObject({ sessionId, outcome: 'resumed', replayed: 1 });
+    expect(fake.gateway.connections().map((c) => c.url)).toEqual([
+      '/gateway?v=10&encoding=json',
+      '/gateway/resume?v=10&encoding=json',
+    ]);
+    expect(fake.gateway.identifies()).toHaveLength(1);
+    expect(handle.originalMessage()?.data.content).toBe('still here');
+  });
+
+  it('re-identifies after a non-resumable INVALID_SESSION', async () => {
+    const fake = await startFakeDiscord();
+    cleanups.push(() => fake.close());
+    // @discordjs/ws waits ~5 s between identifies; a test does not have to.
+    const client = await loginTestClient(fake, { ws: { buildIdentifyThrottler: () => Promise.resolve({ waitForIdentify: () => Promise.resolve() }) } });
+    cleanups.push(() => client.destroy());
+    const firstSession = fake.gateway.sessionId;
+    // Wait for the client's side too: destroying discord.js while it waits for READY makes it reconnect forever.
+    const clientReadyAgain = once(client, Events.ShardReady);
+
+    fake.gateway.invalidateSession(false);
+    await fake.waitForReady({ count: 2 });
+    await clientReadyAgain;
+
+    expect(fake.gateway.identifies()).toHaveLength(2);
+    expect(fake.gateway.sessionId).not.toBe(firstSession);
+  });
+
+  it('retries a 429 on PATCH @original and succeeds', async () => {
+    const { fake, client } = await connected();
+    const limited = fake.faults.rateLimit({ method: 'PATCH', route: ORIGINAL }, { times: 2, retryAfter: 0.05 });
+    const rateLimits: unknown[] = [];
+    client.rest.on('rateLimited', (info) => rateLimits.push(info));
+
+    const handled = nextInteraction(client, async (interaction) => {
+      if (!interaction.isChatInputCommand()) return;
+      await interaction.deferReply();
+      await interaction.editReply('finally');
+    });
+    const handle = fake.interactions.slashCommand({ name: 'stylize' });
+    await handled;
+
+    const attempts = fake.requestsTo('PATCH', ORIGINAL);
+    expect(attempts.map((r) => [r.status, r.fault])).toEqual([
+      [429, 'rate-limit'],
+      [429, 'rate-limit'],
+      [200, undefined],
+    ]);
+    expect(attempts[0]!.response).toEqual({ message: 'You are being rate limited.', retry_after: 0.05, global: false });
+    expect(limited).toMatchObject({ hits: 2, remaining: 0 });
+    expect(handle.originalMessage()?.data.content).toBe('finally');
+  });
+
+  it('answers a second callback with 40060 and an expired token with 50027, and the channel route still edits', async () => {
+    const { fake, client } = await connected();
+    const handled = nextInteraction(client, async (interaction) => {
+      if (!interaction.isChatInputCommand()) return;
+      await interaction.reply('first');
+      const again = await client.rest
+        .post(Routes.interactionCallback(interaction.id, interaction.token), { body: { type: 4, data: { content: 'x' } }, auth: false })
+        .catch((error: unknown) => error);
+      fake.clock.advance(16 * 60_000);
+      const expired = await interaction.editReply('too late').catch((error: unknown) => error);
+      const message = await interaction.fetchReply().catch((error: unknown) => error);
+      const channel = await client.channels.fetch(interaction.channelId);
+      if (!channel?.isSendable()) throw new Error('channel not sendable');
+      const edited = await channel.messages.edit(fake.messages.inChannel(fake.channel.id)[0]!.id, 'edited via channel');
+      return { again, expired, message, edited };
+    });
+    const handle = fake.interactions.slashCommand({ name: 'stylize' });
+    const { again, expired, message, edited } = (await handled) as Record<string, unknown>;
+
+    expect(again).toBeInstanceOf(DiscordAPIError);
+    expect(again).toMatchObject({ status: 400, code: 40060, message: 'Interaction has already been acknowledged.' });
+    expect(expired).toMatchObject({ status: 401, code: 50027, message: 'Invalid Webhook Token' });
+    expect(message).toMatchObject({ status: 401, code: 50027 });
+    expect(edited).toMatchObject({ content: 'edited via channel' });
+    expect(handle.originalMessage()?.data.content).toBe('edited via channel');
+    expect(fake.requestsTo('PATCH', '/channels/:channel/messages/:message')[0]!.auth).toBe('bot');
+  });
+
+  it('refuses a reply after the 3-second deadline and an upload above the attachment size limit', async () => {
+    const { fake, client } = await connected();
+    const late = nextInteraction(client, async (interaction) => {
+      fake.clock.advance(3_001);
+      if (interaction.isChatInputCommand()) return interaction.reply('late').catch((error: unknown) => error);
+    });
+    fake.interactions.slashCommand({ name: 'stylize' });
+    expect(await late).toMatchObject({ status: 404, code: 10062, message: 'Unknown interaction' });
+
+    const big = nextInteraction(client, async (interaction) => {
+      if (!interaction.isChatInputCommand()) return;
+      await interaction.deferReply();
+      const files = [{ attachment: Buffer.alloc(2048), name: 'big.png' }];
+      return interaction.editReply({ files }).catch((error: unknown) => error);
+    });
+    fake.interactions.slashCommand({ name: 'stylize', attachmentSizeLimit: 1024 });
+    expect(await big).toMatchObject({ status: 413, code: 40005, message: 'Request entity too large' });
+    expect(fake.requestsTo('PATCH', ORIGINAL).at(-1)!.files[0]!.bytes.byteLength).toBe(2048);
+  });
+
+  it('registers commands and builds slash commands from their definitions', async () => {
+    const { fake, client } = await connected();
+    await client.application.commands.set(
+      [
+        {
+          name: 'stylize',
+          description: 'Paint a photo in the style of an artwork',
+          options: [
+            { type: 11, name: 'content', description: 'Photo', required: true },
+            { type: 4, name: 'size', description: 'Long side', min_value: 64, max_value: 1024 },
+          ],
+        },
+      ],
+      fake.guild.id,
+    );
+    const bad = await client.application.commands
+      .set([{ name: 'Bad Name', description: '' }])
+      .catch((error: unknown) => error);
+
+    expect(bad).toMatchObject({ status: 400, code: 50035 });
+    expect(fake.commands.list(fake.guild.id).map((c) => c.name)).toEqual(['stylize']);
+    const photo = await fake.cdn.add(await png(8, 8), { filename: 'p.png' });
+    expect(() => fake.interactions.slashCommand({ name: 'stylize', options: { size: 512 } })).toThrow(/required option "content"/);
+    expect(() => fake.interactions.slashCommand({ name: 'stylize', options: { content: photo, size: 4096 } })).toThrow(/above 1024/);
+    const handle = fake.interactions.slashCommand({ name: 'stylize', options: { content: photo, size: 512 } });
+    expect(handle.payload.data).toMatchObject({
+      id: fake.commands.list(fake.guild.id)[0]!.id,
+      guild_id: fake.guild.id,
+      options: [
+        { name: 'content', type: 11, value: photo.id },
+        { name: 'size', type: 4, value: 512 },
+      ],
+      resolved: { attachments: { [photo.id]: photo } },
+    });
+  });
+});
