@@ -17,7 +17,10 @@ afterEach(async () => {
 
 async function connected(options: Parameters<typeof startFakeDiscord>[0] = {}): Promise<{ fake: FakeDiscord; client: Client<true> }> {
   const fake = await startFakeDiscord(options);
-  cleanups.push(() => fake.close());
+  cleanups.push(async () => {
+    await fake.close();
+    expect(fake.internalErrors).toEqual([]);
+  });
   const client = await loginTestClient(fake);
   cleanups.push(() => client.destroy());
   return { fake, client };
@@ -26,9 +29,15 @@ async function connected(options: Parameters<typeof startFakeDiscord>[0] = {}): 
 /** Runs `handler` for the next interaction and hands back its outcome, so failures surface in the test. */
 function nextInteraction(client: Client, handler: (interaction: Interaction) => Promise<unknown>): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    client.once(Events.InteractionCreate, (interaction) => {
+    const timer = setTimeout(() => {
+      client.off(Events.InteractionCreate, listener);
+      reject(new Error('the client received no interaction within 5 s'));
+    }, 5000);
+    const listener = (interaction: Interaction): void => {
+      clearTimeout(timer);
       handler(interaction).then(resolve, reject);
-    });
+    };
+    client.once(Events.InteractionCreate, listener);
   });
 }
 
