@@ -64,6 +64,9 @@ describe('fake Discord with a real discord.js client', () => {
       expect.objectContaining({ intents: 1, compress: false, shard: [0, 1] }),
     ]);
     expect(JSON.stringify(fake.gateway.identifies())).not.toContain(fake.token);
+    const application = await client.application.fetch();
+    expect([application.name, application.owner?.id]).toEqual([fake.botUser.username, fake.user.id]);
+    expect((await client.users.fetch(fake.user.id, { force: true })).username).toBe('tester');
     expect(fake.internalErrors).toEqual([]);
   });
 
@@ -76,7 +79,11 @@ describe('fake Discord with a real discord.js client', () => {
       if (!interaction.isChatInputCommand()) throw new Error('expected a chat input command');
       const option = interaction.options.getAttachment('content', true);
       const downloaded = Buffer.from(await (await fetch(option.url)).arrayBuffer());
-      await interaction.reply(`${option.name} ${option.width}x${option.height} ${downloaded.equals(photo)}`);
+      const response = await interaction.reply({
+        content: `${option.name} ${option.width}x${option.height} ${downloaded.equals(photo)}`,
+        withResponse: true,
+      });
+      expect(response.resource?.message?.content).toBe('photo.png 64x48 true');
       return interaction;
     });
     const handle = fake.interactions.slashCommand({ name: 'stylize', options: { content: attachment, size: 256 } });

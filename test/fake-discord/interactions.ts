@@ -125,7 +125,7 @@ export class FakeInteractions {
       throw new Error(`fake Discord: message ${stored.id} has no button with custom_id "${options.customId}"`);
     }
     if (button.disabled === true) throw new Error(`fake Discord: button "${options.customId}" is disabled`);
-    const invoker = this.#invoker({ channelId: stored.channelId, ...options });
+    const invoker = this.#invoker({ ...options, channelId: options.channelId ?? stored.channelId });
     const data = { custom_id: options.customId, component_type: 2 };
     return this.#dispatch(InteractionKind.MessageComponent, invoker, data, {
       message: stored.data,

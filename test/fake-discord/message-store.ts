@@ -79,7 +79,7 @@ export class MessageStore {
     return [...this.#byId.values()];
   }
 
-  waitFor(predicate: (message: StoredMessage) => boolean, timeoutMs: number): Promise<StoredMessage> {
+  waitFor(predicate: (message: StoredMessage) => boolean, timeoutMs = 5000): Promise<StoredMessage> {
     return this.feed.waitUntil(
       () => [...this.#byId.values()].find(predicate),
       timeoutMs,
