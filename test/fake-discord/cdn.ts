@@ -388,7 +388,10 @@ export class FakeCdn {
     let sent = 0;
     const pump = (): void => {
       while (sent < total && !res.destroyed) {
-        const chunk = sent < bytes.byteLength ? bytes.subarray(sent, sent + 64 * 1024) : padding.subarray(0, Math.min(padding.byteLength, total - sent));
+        const chunk =
+          sent < bytes.byteLength
+            ? bytes.subarray(sent, sent + padding.byteLength)
+            : padding.subarray(0, Math.min(padding.byteLength, total - sent));
         sent += chunk.byteLength;
         update({ bytesSent: sent });
         if (!res.write(chunk)) {

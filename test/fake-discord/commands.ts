@@ -43,7 +43,11 @@ export class CommandStore {
       const c = command as { name?: unknown; type?: unknown };
       const key = `${typeof c.type === 'number' ? c.type : CHAT_INPUT}:${String(c.name)}`;
       if (names.has(key)) {
-        problems.push({ path: [index, 'name'], code: 'APPLICATION_COMMANDS_DUPLICATE_NAME', message: 'Application command names must be unique' });
+        problems.push({
+          path: [index, 'name'],
+          code: 'APPLICATION_COMMANDS_DUPLICATE_NAME',
+          message: 'Application command names must be unique',
+        });
       }
       names.add(key);
     });
@@ -132,7 +136,11 @@ function validateCommand(value: unknown, path: (string | number)[], problems: Fo
   const c = value as Record<string, unknown>;
   const type = c.type ?? CHAT_INPUT;
   if (type !== 1 && type !== 2 && type !== 3 && type !== 4) {
-    problems.push({ path: [...path, 'type'], code: 'BASE_TYPE_CHOICES', message: `Value must be one of {1, 2, 3, 4}.` });
+    problems.push({
+      path: [...path, 'type'],
+      code: 'BASE_TYPE_CHOICES',
+      message: `Value must be one of {1, 2, 3, 4}.`,
+    });
     return;
   }
   checkName(c.name, [...path, 'name'], type === CHAT_INPUT, problems);
@@ -175,32 +183,52 @@ function checkOptions(options: unknown, path: (string | number)[], depth: number
       return;
     }
     if (typeof o.type !== 'number' || o.type < 1 || o.type > 11) {
-      problems.push({ path: [...at, 'type'], code: 'BASE_TYPE_CHOICES', message: 'Value must be one of {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}.' });
+      problems.push({
+        path: [...at, 'type'],
+        code: 'BASE_TYPE_CHOICES',
+        message: 'Value must be one of {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}.',
+      });
       return;
     }
     checkName(o.name, [...at, 'name'], true, problems);
     checkDescription(o.description, [...at, 'description'], problems);
     if (typeof o.name === 'string') {
       if (names.has(o.name)) {
-        problems.push({ path: [...at, 'name'], code: 'APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS', message: 'Option names must be unique' });
+        problems.push({
+          path: [...at, 'name'],
+          code: 'APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS',
+          message: 'Option names must be unique',
+        });
       }
       names.add(o.name);
     }
     const nested = o.type === SUBCOMMAND || o.type === SUBCOMMAND_GROUP;
     if (nested) {
       if (depth >= (o.type === SUBCOMMAND_GROUP ? 1 : 2)) {
-        problems.push({ path: [...at, 'type'], code: 'APPLICATION_COMMAND_OPTION_INVALID_NESTING', message: 'Sub-command and sub-command group option types are mutually exclusive to all other types' });
+        problems.push({
+          path: [...at, 'type'],
+          code: 'APPLICATION_COMMAND_OPTION_INVALID_NESTING',
+          message: 'Sub-command and sub-command group option types are mutually exclusive to all other types',
+        });
       }
       checkOptions(o.options, [...at, 'options'], depth + 1, problems);
       return;
     }
     if (o.required === true && sawOptional) {
-      problems.push({ path: [...at, 'required'], code: 'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID', message: 'Required options must be placed before non-required options' });
+      problems.push({
+        path: [...at, 'required'],
+        code: 'APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID',
+        message: 'Required options must be placed before non-required options',
+      });
     }
     if (o.required !== true) sawOptional = true;
     const choices = o.choices;
     if (Array.isArray(choices) && choices.length > MAX_CHOICES) {
-      problems.push({ path: [...at, 'choices'], code: 'BASE_TYPE_MAX_LENGTH', message: `Must be ${MAX_CHOICES} or fewer in length.` });
+      problems.push({
+        path: [...at, 'choices'],
+        code: 'BASE_TYPE_MAX_LENGTH',
+        message: `Must be ${MAX_CHOICES} or fewer in length.`,
+      });
     }
   });
 }

@@ -197,6 +197,24 @@ describe('fake Discord with a real discord.js client', () => {
     expect(handle.originalMessage()?.data.content).toBe('still here');
   });
 
+  it('resumes after op 7 RECONNECT and after a zombie connection whose heartbeats go unanswered', async () => {
+    const { fake } = await connected({ heartbeatIntervalMs: 100 });
+
+    fake.gateway.requestReconnect();
+    await fake.gateway.waitForResume();
+    fake.gateway.ackHeartbeats = false;
+    await fake.waitUntil(() => fake.gateway.connections()[1]?.closedAt, 3000, 'the zombie connection to close');
+    fake.gateway.ackHeartbeats = true;
+    await fake.gateway.waitForResume({ count: 2 });
+
+    expect(fake.gateway.connections().map((c) => [c.closedBy, c.closeCode])).toEqual([
+      ['client', 4200],
+      ['client', 4200],
+      [undefined, undefined],
+    ]);
+    expect(fake.gateway.identifies()).toHaveLength(1);
+  });
+
   it('re-identifies after a non-resumable INVALID_SESSION', async () => {
     const fake = await startFakeDiscord();
     cleanups.push(() => fake.close());

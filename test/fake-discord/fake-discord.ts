@@ -339,5 +339,6 @@ function listen(server: Server): Promise<number> {
 
 /** Three base64url parts like a real bot token: the bot id, a timestamp-ish part, an HMAC-ish part. */
 function makeBotToken(botId: string): string {
-  return [Buffer.from(botId).toString('base64url'), randomBytes(4).toString('base64url'), randomBytes(27).toString('base64url')].join('.');
+  const parts = [Buffer.from(botId), randomBytes(4), randomBytes(27)];
+  return parts.map((part) => part.toString('base64url')).join('.');
 }

@@ -39,7 +39,11 @@ export async function parseBody(
   if (type.startsWith('multipart/form-data')) return parseMultipart(contentType!, body);
   if (type.startsWith('application/json')) return { json: parseJson(body.toString('utf8')), files: [] };
   throw invalidFormBody([
-    { path: ['_misc'], code: 'CONTENT_TYPE_INVALID', message: 'Expected "Content-Type" header to be one of {\'application/json\', \'multipart/form-data\'}.' },
+    {
+      path: ['_misc'],
+      code: 'CONTENT_TYPE_INVALID',
+      message: 'Expected "Content-Type" header to be one of {\'application/json\', \'multipart/form-data\'}.',
+    },
   ]);
 }
 

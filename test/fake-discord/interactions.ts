@@ -288,7 +288,10 @@ export class InteractionHandle {
         return message && !message.deleted && predicate(message.data) ? message : undefined;
       },
       timeoutMs,
-      () => `the original response of interaction ${this.record.id} to match (now: ${JSON.stringify(this.originalMessage()?.data.content)})`,
+      () => {
+        const now = JSON.stringify(this.originalMessage()?.data.content);
+        return `the original response of interaction ${this.record.id} to match (content now: ${now})`;
+      },
     );
   }
 
@@ -337,7 +340,8 @@ function buildOptions(
     }
   }
   if (input.subcommand !== undefined) {
-    return { options: [{ type: OptionType.Subcommand, name: input.subcommand, options } as APIApplicationCommandInteractionDataOption], resolved };
+    const wrapped = { type: OptionType.Subcommand, name: input.subcommand, options };
+    return { options: [wrapped as APIApplicationCommandInteractionDataOption], resolved };
   }
   return { options, resolved };
 }
@@ -391,11 +395,13 @@ function toOption(
       (resolved.users ??= {})[user!.id] = user;
       return { name, type, value: user!.id };
     }
-    case OptionType.String:
+    case OptionType.String: {
       if (typeof value !== 'string') fail('must be a string');
-      if (constraints.min_length !== undefined && (value as string).length < constraints.min_length) fail(`is shorter than ${constraints.min_length}`);
-      if (constraints.max_length !== undefined && (value as string).length > constraints.max_length) fail(`is longer than ${constraints.max_length}`);
+      const { length } = value as string;
+      if (constraints.min_length !== undefined && length < constraints.min_length) fail(`is shorter than ${constraints.min_length}`);
+      if (constraints.max_length !== undefined && length > constraints.max_length) fail(`is longer than ${constraints.max_length}`);
       break;
+    }
     case OptionType.Integer:
     case OptionType.Number:
       if (typeof value !== 'number' || !Number.isFinite(value)) fail('must be a number');

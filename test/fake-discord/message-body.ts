@@ -51,7 +51,11 @@ export function parseMessageBody(json: unknown): MessageBody {
     if (typeof raw.content !== 'string') {
       problems.push({ path: ['content'], code: 'BASE_TYPE_STRING', message: 'This field must be a string.' });
     } else if ([...raw.content].length > MAX_CONTENT) {
-      problems.push({ path: ['content'], code: 'BASE_TYPE_MAX_LENGTH', message: `Must be ${MAX_CONTENT} or fewer in length.` });
+      problems.push({
+        path: ['content'],
+        code: 'BASE_TYPE_MAX_LENGTH',
+        message: `Must be ${MAX_CONTENT} or fewer in length.`,
+      });
     } else body.content = raw.content;
   } else if (raw.content === null) body.content = '';
 
@@ -65,7 +69,11 @@ export function parseMessageBody(json: unknown): MessageBody {
   if (raw.attachments !== undefined && raw.attachments !== null) body.attachments = parseAttachmentRefs(raw.attachments, problems);
   if (raw.allowed_mentions !== undefined && raw.allowed_mentions !== null) {
     if (typeof raw.allowed_mentions !== 'object') {
-      problems.push({ path: ['allowed_mentions'], code: 'DICT_TYPE_CONVERT', message: 'Only dictionaries may be used in a DictType' });
+      problems.push({
+        path: ['allowed_mentions'],
+        code: 'DICT_TYPE_CONVERT',
+        message: 'Only dictionaries may be used in a DictType',
+      });
     } else body.allowedMentions = raw.allowed_mentions;
   }
   if (problems.length > 0) throw invalidFormBody(problems);
@@ -79,13 +87,21 @@ function parseEmbeds(value: unknown, problems: FormProblem[]): APIEmbed[] {
     return [];
   }
   if (value.length > MAX_EMBEDS) {
-    problems.push({ path: ['embeds'], code: 'BASE_TYPE_MAX_LENGTH', message: `Must be ${MAX_EMBEDS} or fewer in length.` });
+    problems.push({
+      path: ['embeds'],
+      code: 'BASE_TYPE_MAX_LENGTH',
+      message: `Must be ${MAX_EMBEDS} or fewer in length.`,
+    });
   }
   let total = 0;
   const embeds: APIEmbed[] = [];
   value.forEach((embed: unknown, index) => {
     if (typeof embed !== 'object' || embed === null) {
-      problems.push({ path: ['embeds', index], code: 'DICT_TYPE_CONVERT', message: 'Only dictionaries may be used in a DictType' });
+      problems.push({
+        path: ['embeds', index],
+        code: 'DICT_TYPE_CONVERT',
+        message: 'Only dictionaries may be used in a DictType',
+      });
       return;
     }
     const e = embed as APIEmbed;
@@ -98,19 +114,31 @@ function parseEmbeds(value: unknown, problems: FormProblem[]): APIEmbed[] {
       if (typeof text === 'string') {
         total += text.length;
         if (text.length > max) {
-          problems.push({ path: ['embeds', index, key], code: 'BASE_TYPE_MAX_LENGTH', message: `Must be ${max} or fewer in length.` });
+          problems.push({
+            path: ['embeds', index, key],
+            code: 'BASE_TYPE_MAX_LENGTH',
+            message: `Must be ${max} or fewer in length.`,
+          });
         }
       }
     }
     if (e.fields && e.fields.length > 25) {
-      problems.push({ path: ['embeds', index, 'fields'], code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 25 or fewer in length.' });
+      problems.push({
+        path: ['embeds', index, 'fields'],
+        code: 'BASE_TYPE_MAX_LENGTH',
+        message: 'Must be 25 or fewer in length.',
+      });
     }
     for (const field of e.fields ?? []) total += (field.name?.length ?? 0) + (field.value?.length ?? 0);
     total += (e.footer?.text?.length ?? 0) + (e.author?.name?.length ?? 0);
     embeds.push({ type: 'rich' as APIEmbed['type'], ...e });
   });
   if (total > MAX_EMBED_TOTAL) {
-    problems.push({ path: ['embeds'], code: 'MAX_EMBED_SIZE_EXCEEDED', message: 'Embed size exceeds maximum size of 6000' });
+    problems.push({
+      path: ['embeds'],
+      code: 'MAX_EMBED_SIZE_EXCEEDED',
+      message: 'Embed size exceeds maximum size of 6000',
+    });
   }
   return embeds;
 }
@@ -124,18 +152,30 @@ function parseComponents(value: unknown, flags: number, problems: FormProblem[])
   const v2 = (flags & MessageFlag.IsComponentsV2) !== 0;
   const max = v2 ? MAX_V2_COMPONENTS : MAX_ACTION_ROWS;
   if (value.length > max) {
-    problems.push({ path: ['components'], code: 'BASE_TYPE_MAX_LENGTH', message: `Must be ${max} or fewer in length.` });
+    problems.push({
+      path: ['components'],
+      code: 'BASE_TYPE_MAX_LENGTH',
+      message: `Must be ${max} or fewer in length.`,
+    });
   }
   const customIds = new Set<string>();
   value.forEach((row: unknown, rowIndex) => {
     const r = row as { type?: unknown; components?: unknown };
     if (v2 || typeof row !== 'object' || row === null) return;
     if (r.type !== 1 || !Array.isArray(r.components)) {
-      problems.push({ path: ['components', rowIndex], code: 'UNION_TYPE_CHOICES', message: 'Value of field "type" must be one of (1,).' });
+      problems.push({
+        path: ['components', rowIndex],
+        code: 'UNION_TYPE_CHOICES',
+        message: 'Value of field "type" must be one of (1,).',
+      });
       return;
     }
     if (r.components.length === 0 || r.components.length > 5) {
-      problems.push({ path: ['components', rowIndex, 'components'], code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 5 in length.' });
+      problems.push({
+        path: ['components', rowIndex, 'components'],
+        code: 'BASE_TYPE_BAD_LENGTH',
+        message: 'Must be between 1 and 5 in length.',
+      });
     }
     r.components.forEach((component: unknown, index) => {
       const c = component as { type?: unknown; style?: unknown; custom_id?: unknown; url?: unknown; label?: unknown };
@@ -148,13 +188,25 @@ function parseComponents(value: unknown, flags: number, problems: FormProblem[])
       }
       if (!isLink && !isPremium) {
         if (typeof c.custom_id !== 'string' || c.custom_id.length === 0 || c.custom_id.length > 100) {
-          problems.push({ path: [...path, 'custom_id'], code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
+          problems.push({
+            path: [...path, 'custom_id'],
+            code: 'BASE_TYPE_BAD_LENGTH',
+            message: 'Must be between 1 and 100 in length.',
+          });
         } else if (customIds.has(c.custom_id)) {
-          problems.push({ path: [...path, 'custom_id'], code: 'COMPONENT_CUSTOM_ID_DUPLICATED', message: 'Component custom id cannot be duplicated' });
+          problems.push({
+            path: [...path, 'custom_id'],
+            code: 'COMPONENT_CUSTOM_ID_DUPLICATED',
+            message: 'Component custom id cannot be duplicated',
+          });
         } else customIds.add(c.custom_id);
       }
       if (typeof c.label === 'string' && c.label.length > 80) {
-        problems.push({ path: [...path, 'label'], code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 80 or fewer in length.' });
+        problems.push({
+          path: [...path, 'label'],
+          code: 'BASE_TYPE_MAX_LENGTH',
+          message: 'Must be 80 or fewer in length.',
+        });
       }
     });
   });
@@ -170,7 +222,11 @@ function parseAttachmentRefs(value: unknown, problems: FormProblem[]): Attachmen
   value.forEach((item: unknown, index) => {
     const ref = item as { id?: unknown; filename?: unknown; description?: unknown };
     if (typeof item !== 'object' || item === null || (typeof ref.id !== 'string' && typeof ref.id !== 'number')) {
-      problems.push({ path: ['attachments', index, 'id'], code: 'BASE_TYPE_REQUIRED', message: 'This field is required' });
+      problems.push({
+        path: ['attachments', index, 'id'],
+        code: 'BASE_TYPE_REQUIRED',
+        message: 'This field is required',
+      });
       return;
     }
     const out: AttachmentRef = { id: String(ref.id) };

@@ -24,7 +24,7 @@ export function interactionRoutes(deps: RestDeps): RouteDef[] {
       id: record.id,
       type: record.type,
       user: record.user,
-      authorizing_integration_owners: (record.payload as { authorizing_integration_owners?: unknown }).authorizing_integration_owners ?? {},
+      authorizing_integration_owners: record.payload.authorizing_integration_owners,
     };
     if (record.type === InteractionKind.ApplicationCommand) {
       metadata.name = record.commandName;
@@ -81,7 +81,8 @@ export function interactionRoutes(deps: RestDeps): RouteDef[] {
     const isComponent = record.type === InteractionKind.MessageComponent;
     const componentOnly = type === Callback.DeferredMessageUpdate || type === Callback.UpdateMessage;
     if (![4, 5, 6, 7, 9].includes(type) || (componentOnly && !isComponent)) {
-      throw invalidFormBody([{ path: ['type'], code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: 'Invalid interaction response type' }]);
+      const message = 'Invalid interaction response type';
+      throw invalidFormBody([{ path: ['type'], code: 'INTERACTION_RESPONSE_TYPE_INVALID', message }]);
     }
 
     // Claimed before any await, so two racing callbacks cannot both succeed.
