@@ -255,6 +255,11 @@ export class FakeDiscord {
     return this.gateway.waitForReady(options);
   }
 
+  /** Registers a guild member to run commands as (`slashCommand({ user })` also accepts a partial user). */
+  addUser(username: string, overrides: Partial<APIUser> = {}): APIUser {
+    return this.#world.makeUser(username, overrides);
+  }
+
   /** Adds a text channel to the guild (announced with CHANNEL_CREATE when a session is live). */
   addChannel(name: string, options: { botPermissions?: bigint } = {}): APIGuildTextChannel<ChannelType.GuildText> {
     const channel = this.#world.addChannel(name, options.botPermissions ?? BOT_PERMISSIONS);

@@ -102,12 +102,8 @@ export class FakeInteractions {
     const invoker = this.#invoker(options);
     const registered = this.ctx.commands.find(options.name, invoker.guildId);
     const { options: dataOptions, resolved } = buildOptions(options, registered?.options);
-    const data: Record<string, unknown> = {
-      id: registered?.id ?? this.ctx.nextId(),
-      name: options.name,
-      type: 1,
-      options: dataOptions,
-    };
+    const data: Record<string, unknown> = { id: registered?.id ?? this.ctx.nextId(), name: options.name, type: 1 };
+    if (dataOptions.length > 0) data.options = dataOptions;
     if (Object.keys(resolved).length > 0) data.resolved = resolved;
     if (registered?.guild_id) data.guild_id = registered.guild_id;
     return this.#dispatch(InteractionKind.ApplicationCommand, invoker, data, { commandName: options.name });

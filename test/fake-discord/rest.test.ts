@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BOT_PERMISSIONS, Permission, startFakeDiscord, type FakeDiscord } from './index.ts';
+import { BOT_PERMISSIONS, MEMBER_PERMISSIONS, Permission, startFakeDiscord, type FakeDiscord } from './index.ts';
 import { RawGatewayClient } from './raw-gateway-client.ts';
 
 // REST behaviour checked with plain fetch, where discord.js would hide status codes and bodies.
@@ -187,6 +187,38 @@ describe('interaction tokens', () => {
       status: 200,
       body: { content: 'two!' },
     });
+  });
+});
+
+describe('interaction payloads', () => {
+  it('builds guild interactions for named users and admins, and DM interactions without a member', () => {
+    const admin = fake.interactions.slashCommand({
+      name: 'queue',
+      user: { username: 'alice' },
+      member: { permissions: Permission.Administrator | MEMBER_PERMISSIONS, roles: ['1'] },
+      attachmentSizeLimit: 25 * 1024 * 1024,
+    });
+    const again = fake.interactions.slashCommand({ name: 'queue', user: { username: 'alice' } });
+    const dm = fake.interactions.slashCommand({ name: 'queue', guildId: null, channelId: '222222222222222222' });
+
+    const payload = admin.payload as unknown as Record<string, unknown>;
+    expect(payload).toMatchObject({
+      type: 2,
+      guild_id: fake.guild.id,
+      channel_id: fake.channel.id,
+      channel: { id: fake.channel.id, type: 0, name: fake.channel.name },
+      member: { user: { username: 'alice' }, roles: ['1'], permissions: String(Permission.Administrator | MEMBER_PERMISSIONS) },
+      app_permissions: String(BOT_PERMISSIONS),
+      attachment_size_limit: 25 * 1024 * 1024,
+      authorizing_integration_owners: { '0': fake.guild.id },
+      context: 0,
+      data: { name: 'queue', type: 1 },
+    });
+    expect(payload.data).not.toHaveProperty('options');
+    expect(at(again.payload, 'member', 'user', 'id')).toBe(at(payload, 'member', 'user', 'id'));
+    expect(dm.payload).toMatchObject({ context: 1, user: { id: fake.user.id }, channel: { type: 1 } });
+    expect(dm.payload).not.toHaveProperty('member');
+    expect(dm.payload).not.toHaveProperty('guild_id');
   });
 });
 

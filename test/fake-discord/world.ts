@@ -156,11 +156,18 @@ export class World {
     return user;
   }
 
-  /** Registers a user the test supplies (partial), filling what Discord always sends. */
+  /**
+   * The user a test means: none is the default member; a known id or (without an id) a known username is that
+   * user, updated with any other fields given; anything else becomes a new user with Discord's usual fields.
+   */
   resolveUser(partial: Partial<APIUser> | undefined): APIUser {
     if (!partial) return this.defaultUser;
-    if (partial.id && this.users.has(partial.id) && Object.keys(partial).length === 1) return this.users.get(partial.id)!;
-    return this.makeUser(partial.username ?? 'member', partial);
+    const known = partial.id
+      ? this.users.get(partial.id)
+      : [...this.users.values()].find((u) => !u.bot && u.username === partial.username);
+    if (!known) return this.makeUser(partial.username ?? 'member', partial);
+    Object.assign(known, partial);
+    return known;
   }
 
   addChannel(name: string, botPermissions: bigint = BOT_PERMISSIONS): FakeChannel {
