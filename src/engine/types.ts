@@ -6,6 +6,11 @@ export type OptimizerName = 'lbfgs' | 'adam';
 export type InitMode = 'content' | 'noise' | 'random';
 export type ColorMode = 'none' | 'luminance' | 'match';
 export type PresetName = 'default' | 'seed' | 'keras';
+/**
+ * How loss terms are normalized. `mse`: mean squared errors, as neural-style and the PyTorch reference tools.
+ * `paper`: the seed article's 1/(4NM) content and 1/(4N²M²) style factors on unnormalized Gram matrices.
+ */
+export type LossNormalization = 'mse' | 'paper';
 
 export interface WeightedLayer {
   layer: VggLayerName;
@@ -21,6 +26,7 @@ export interface StylizeSettings {
   contentLayers: WeightedLayer[];
   styleLayers: WeightedLayer[];
   pooling: Pooling;
+  lossNormalization: LossNormalization;
   optimizer: OptimizerName;
   /** Adam only. */
   learningRate: number;
@@ -49,6 +55,7 @@ export interface StylizeRequest {
   settings?: Partial<StylizeSettings>;
 }
 
+/** Loss values, each already multiplied by its weight: total = content + style + tv. */
 export interface LossTerms {
   total: number;
   content: number;
@@ -63,9 +70,12 @@ export interface Progress {
   /** Undefined until a few iterations have been timed. */
   etaMs: number | undefined;
   loss: LossTerms;
+  /** The scale being optimized (coarse to fine); the image is smaller than the output until the last one. */
+  scale?: { index: number; count: number; width: number; height: number };
   /**
-   * Snapshots the current image. Call it synchronously inside the progress callback; the download to the CPU
-   * happens only when asked, never on every iteration.
+   * Snapshots the current image at the current scale (not upscaled), colours as in the final result. Call it
+   * synchronously inside the progress callback; the download to the CPU happens only when asked, never on
+   * every iteration.
    */
   renderPreview(): Promise<RgbImage>;
 }
