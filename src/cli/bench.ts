@@ -1,2 +1,94 @@
-process.stderr.write('npm run bench: not built yet\n');
-process.exit(1);
+import * as tf from '@tensorflow/tfjs';
+import { Command, InvalidArgumentError } from 'commander';
+import { BACKENDS, type BackendChoice } from '../config/index.ts';
+import { readConfigOrExit } from '../config/read-config-or-exit.ts';
+import { createBenchmark, selectBackend } from '../engine/index.ts';
+import { loadWeights } from '../weights/index.ts';
+
+/**
+ * `npm run bench -- --size 256 --iters 5 [--weights DIR] [--json]`: times full style-transfer iterations (VGG19
+ * through block5_conv1, five Gram style layers, content, TV, forward pass and image gradient) after two warm-up
+ * iterations. Prints a line per iteration on a terminal, a summary, and as its last line
+ * {"backend","size","msPerIter","tensorsLeaked","rssMB"} (rssMB: peak resident memory of the process).
+ * With --json only that line. Compare with ../shared/tools/gatys_torch.py SIZE ITERS 1 in the same session.
+ */
+
+const wholeNumber = (min: number, max: number) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+  return n;
+};
+
+const program = new Command('npm run bench')
+  .description('Time full style-transfer iterations on the configured tfjs backend')
+  .option('-s, --size <px>', 'square image side', wholeNumber(32, 4096), 256)
+  .option('-i, --iters <n>', 'timed iterations', wholeNumber(1, 10_000), 5)
+  .option('--warmup <n>', 'untimed iterations first', wholeNumber(0, 100), 2)
+  .option('-w, --weights <path>', 'real VGG19 weights (default: random weights of the real shapes)')
+  .option('-b, --backend <name>', `${BACKENDS.join(', ')} (default: TFJS_BACKEND)`)
+  .option('--json', 'print only the JSON line')
+  .parse();
+const options = program.opts<{
+  size: number;
+  iters: number;
+  warmup: number;
+  weights?: string;
+  backend?: string;
+  json?: boolean;
+}>();
+
+const config = readConfigOrExit();
+const choice = options.backend ?? config.engine.backend;
+if (!(BACKENDS as readonly string[]).includes(choice)) {
+  process.stderr.write(`--backend must be one of ${BACKENDS.join(', ')}\n`);
+  process.exit(1);
+}
+
+try {
+  const backend = await selectBackend(choice as BackendChoice);
+  const weights = options.weights ? await loadWeights(options.weights) : undefined;
+  const baseline = tf.memory().numTensors;
+  const bench = createBenchmark({ size: options.size, weights });
+  const live = !options.json && process.stderr.isTTY;
+  const times: number[] = [];
+  let cpuMs = 0;
+  try {
+    for (let i = 0; i < options.warmup + options.iters; i++) {
+      const timed = i >= options.warmup;
+      const cpu = process.cpuUsage();
+      const start = performance.now();
+      await bench.step();
+      const ms = performance.now() - start;
+      if (timed) {
+        const used = process.cpuUsage(cpu);
+        cpuMs += (used.user + used.system) / 1000;
+        times.push(ms);
+      }
+      if (live) {
+        const label = timed ? `iteration ${times.length}/${options.iters}` : `warm-up ${i + 1}/${options.warmup}`;
+        process.stderr.write(`${label}: ${ms.toFixed(0)} ms\n`);
+      }
+    }
+  } finally {
+    bench.dispose();
+  }
+  const msPerIter = times.reduce((a, b) => a + b, 0) / times.length;
+  const result = {
+    backend: backend.name,
+    size: options.size,
+    msPerIter: Math.round(msPerIter * 10) / 10,
+    tensorsLeaked: tf.memory().numTensors - baseline,
+    rssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
+  if (!options.json) {
+    process.stdout.write(
+      `${backend.name}${backend.gpu ? ' (GPU)' : ''} · ${options.size} px · ${options.iters} iterations · ` +
+        `${result.msPerIter} ms/iter (CPU time ${(cpuMs / options.iters).toFixed(0)} ms/iter) · ` +
+        `${result.tensorsLeaked} tensors leaked · peak RSS ${result.rssMB} MB · weights: ${weights?.source ?? 'random'}\n`,
+    );
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} catch (error) {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(2);
+}

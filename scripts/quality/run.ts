@@ -1,0 +1,92 @@
+/**
+ * Quality runs for tuning the engine's defaults: stylizes one content/style pair at a size with a preset and
+ * overrides, writes the PNG, and scores it with ../shared/tools/judge.py. Not part of the app; images stay out
+ * of the repository.
+ *
+ *   npx tsx scripts/quality/run.ts --content tubingen --style starry_night --size 256 \
+ *     [--preset default] [--set '{"iterations":150}'] [--out /tmp/out.png] [--backend wasm] [--every 25]
+ */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { createEngine, selectBackend, type PresetName, type StylizeSettings } from '../../src/engine/index.ts';
+import type { RgbImage } from '../../src/images/rgb-image.ts';
+import { loadWeights } from '../../src/weights/index.ts';
+
+const SHARED = path.resolve(import.meta.dirname, '../../../shared');
+const { values } = parseArgs({
+  options: {
+    content: { type: 'string', default: 'tubingen' },
+    style: { type: 'string', default: 'starry_night' },
+    size: { type: 'string', default: '256' },
+    preset: { type: 'string', default: 'default' },
+    set: { type: 'string', default: '{}' },
+    out: { type: 'string' },
+    backend: { type: 'string', default: 'wasm' },
+    every: { type: 'string', default: '0' },
+    weights: { type: 'string', default: path.join(SHARED, 'vgg19-uint8') },
+  },
+});
+
+const imagePath = (name: string) => (name.includes('/') ? name : path.join(SHARED, 'images', `${name}.jpg`));
+
+async function load(file: string, longSide: number): Promise<RgbImage> {
+  const { data, info } = await sharp(file)
+    .removeAlpha()
+    .toColourspace('srgb')
+    .resize({ width: longSide, height: longSide, fit: 'inside', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+}
+
+const size = Number(values.size);
+const out = values.out ?? `/tmp/quality-${values.content}-${values.style}-${size}.png`;
+await selectBackend(values.backend as 'wasm');
+const engine = createEngine(await loadWeights(values.weights));
+const content = await load(imagePath(values.content), size);
+const style = await load(imagePath(values.style), size);
+const every = Number(values.every);
+const started = performance.now();
+const cpu = process.cpuUsage();
+const result = await engine.stylize(
+  { content, styles: [{ image: style, weight: 1 }], preset: values.preset as PresetName, settings: JSON.parse(values.set) as Partial<StylizeSettings> },
+  {
+    onProgress: (p) => {
+      if (every > 0 && (p.iteration % every === 0 || p.iteration === 1)) {
+        const l = p.loss;
+        process.stdout.write(
+          `it ${p.iteration}/${p.total} scale ${p.scale?.index}:${p.scale?.width}x${p.scale?.height} total ${l.total.toExponential(3)} ` +
+            `content ${l.content.toExponential(3)} style ${l.style.toExponential(3)} tv ${l.tv.toExponential(3)} ` +
+            `t=${(p.elapsedMs / 1000).toFixed(1)}s eta=${p.etaMs === undefined ? '?' : (p.etaMs / 1000).toFixed(0)}s\n`,
+        );
+      }
+    },
+  },
+);
+const used = process.cpuUsage(cpu);
+await sharp(Buffer.from(result.image.data), { raw: { width: result.image.width, height: result.image.height, channels: 3 } })
+  .png()
+  .toFile(out);
+const judged = execFileSync('/usr/bin/python3', [
+  path.join(SHARED, 'tools/judge.py'),
+  values.weights,
+  imagePath(values.content),
+  imagePath(values.style),
+  out,
+  String(size),
+]).toString().trim();
+process.stdout.write(
+  `${JSON.stringify({
+    out,
+    preset: values.preset,
+    set: JSON.parse(values.set) as unknown,
+    iterations: result.iterations,
+    stopReason: result.stopReason,
+    wallSeconds: Math.round((performance.now() - started) / 100) / 10,
+    cpuSeconds: Math.round((used.user + used.system) / 1e5) / 10,
+    judge: JSON.parse(judged) as unknown,
+  })}\n`,
+);
+engine.dispose();
