@@ -138,13 +138,10 @@ export class JobRun {
     // Several listeners may each want a preview: download it once per progress event.
     let preview: Promise<RgbImage> | undefined;
     this.#control.emit('progress', {
+      ...progress,
       jobId: this.#job.id,
       size,
-      iteration: progress.iteration,
-      total: progress.total,
-      elapsedMs: progress.elapsedMs,
       etaMs,
-      loss: progress.loss,
       renderPreview: () => (preview ??= progress.renderPreview()),
     });
   }
