@@ -1,4 +1,5 @@
 import { UserFacingError } from '../errors/user-facing-error.ts';
+import { formatBytes } from '../images/index.ts';
 
 export class AttachmentError extends UserFacingError {}
 
@@ -101,10 +102,4 @@ async function readCapped(body: ReadableStream<Uint8Array>, maxBytes: number, la
 
 function tooLarge(label: string, maxBytes: number): AttachmentError {
   return new AttachmentError(`The ${label} image is larger than ${formatBytes(maxBytes)}. Please upload a smaller file.`);
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * 1024) return `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MB`;
-  if (bytes >= 1024) return `${Math.round(bytes / 1024)} KB`;
-  return `${bytes} bytes`;
 }

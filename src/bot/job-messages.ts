@@ -15,9 +15,9 @@ export function queuedMessage(jobId: string, position: number): ReplyPayload {
   return { content: `⏳ Queued — ${where} · ${tag(jobId)}`, cancelJobId: jobId };
 }
 
-export function startedMessage(jobId: string, info: { width: number; height: number; iterations: number }): ReplyPayload {
+export function startedMessage(jobId: string, info: { size: number; iterations: number }): ReplyPayload {
   return {
-    content: `🎨 Stylizing ${info.width}×${info.height}, ${info.iterations} iterations — starting · ${tag(jobId)}`,
+    content: `🎨 Stylizing at ${info.size} px, ${info.iterations} iterations — starting · ${tag(jobId)}`,
     cancelJobId: jobId,
   };
 }

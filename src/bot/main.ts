@@ -1,18 +1,23 @@
-import { ConfigError, loadConfig, loadDotenv, type Config } from '../config/index.ts';
+import { readConfigOrExit } from '../config/index.ts';
+import { isUserFacing } from '../errors/user-facing-error.ts';
+import { createLogger } from '../log/logger.ts';
+import { installShutdownHandlers } from './shutdown.ts';
+import { startBot } from './start-bot.ts';
 
-/** `npm start`: configuration first, so that a missing token or a bad value stops everything at once. */
-function readConfigOrExit(): Config {
-  loadDotenv();
-  try {
-    return loadConfig(process.env, { requireToken: true });
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) process.stderr.write(`config: ${problem}\n`);
-    process.stderr.write('See .env.example for every setting, its default and its range.\n');
-    process.exit(1);
-  }
+/** `npm start`: config → weights → backend → commands → login, then run until SIGTERM/SIGINT. */
+const config = readConfigOrExit({ requireToken: true });
+const token = config.discord.token?.reveal() ?? '';
+const logger = createLogger({ level: config.log.level, format: config.log.format, secrets: [token] });
+
+process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
+
+try {
+  const bot = await startBot(config, { logger });
+  installShutdownHandlers(bot, logger, config.queue.shutdownGraceMs);
+} catch (error) {
+  // One clear line for the admin (e.g. bad weights, bad token); the detail goes to the log.
+  const message = isUserFacing(error) ? error.userMessage : error instanceof Error ? error.message : String(error);
+  logger.debug({ err: error }, 'start-up failed');
+  process.stderr.write(`Cannot start: ${message.split(token).join('[redacted]')}\n`);
+  process.exit(1);
 }
-
-const config = readConfigOrExit();
-process.stderr.write(`config ok (log level ${config.log.level}); the bot itself is not built yet\n`);
-process.exit(1);

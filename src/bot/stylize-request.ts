@@ -1,6 +1,7 @@
 import type { Config, ImageFormat } from '../config/index.ts';
 import { UserFacingError } from '../errors/user-facing-error.ts';
-import { formatBytes, isAllowedUrl } from './attachment-download.ts';
+import { formatBytes, formatList } from '../images/index.ts';
+import { isAllowedUrl } from './attachment-download.ts';
 
 /** A request refused before anything public happens; the bot answers it ephemerally. */
 export class InvalidRequestError extends UserFacingError {}
@@ -97,20 +98,6 @@ export function limitsFor(config: Config, guildId: string | null): RequestLimits
       config.jobs.defaultIterations === undefined ? undefined : Math.min(config.jobs.defaultIterations, maxIterations),
     maxIterations,
   };
-}
-
-const FORMAT_NAMES: Record<ImageFormat, string> = {
-  jpeg: 'JPEG',
-  png: 'PNG',
-  webp: 'WebP',
-  gif: 'GIF',
-  avif: 'AVIF',
-  tiff: 'TIFF',
-};
-
-export function formatList(formats: readonly ImageFormat[]): string {
-  const names = formats.map((f) => FORMAT_NAMES[f]);
-  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names.at(-1)}` : (names[0] ?? '');
 }
 
 /**

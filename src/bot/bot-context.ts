@@ -1,0 +1,18 @@
+import type { REST } from 'discord.js';
+import type { Config } from '../config/index.ts';
+import type { BackendInfo } from '../engine/types.ts';
+import type { Logger } from '../log/logger.ts';
+import type { JobQueue } from '../queue/index.ts';
+
+/** What command handlers get: the running bot's parts, never globals. */
+export interface BotContext {
+  config: Config;
+  queue: JobQueue;
+  rest: REST;
+  logger: Logger;
+  backend: BackendInfo;
+  /** Users whose request is between "accepted" and "in the queue" (downloading), counted against their limit. */
+  pendingUsers: Map<string, number>;
+  /** Final messages still being delivered; shutdown waits for them. */
+  deliveries: Set<Promise<void>>;
+}

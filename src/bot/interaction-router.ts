@@ -1,0 +1,42 @@
+import { MessageFlags, type Interaction, type RepliableInteraction } from 'discord.js';
+import { isUserFacing } from '../errors/user-facing-error.ts';
+import type { BotContext } from './bot-context.ts';
+import { handleCancelButton } from './cancel-button.ts';
+import type { CommandModule } from './command-module.ts';
+import { CANCEL_PREFIX } from './reply-payload.ts';
+
+/** Sends each interaction to its command or button handler; nothing a handler throws escapes. */
+export function createInteractionHandler(
+  commands: ReadonlyMap<string, CommandModule>,
+  context: BotContext,
+): (interaction: Interaction) => Promise<void> {
+  return async (interaction) => {
+    try {
+      if (interaction.isChatInputCommand()) {
+        const command = commands.get(interaction.commandName);
+        if (!command) {
+          await interaction.reply({ content: 'I do not know that command any more.', flags: MessageFlags.Ephemeral });
+          return;
+        }
+        await command.execute(interaction, context);
+      } else if (interaction.isButton() && interaction.customId.startsWith(CANCEL_PREFIX)) {
+        await handleCancelButton(interaction, context);
+      }
+    } catch (error) {
+      context.logger.error({ err: error, interaction: interaction.id }, 'interaction handler failed');
+      if (interaction.isRepliable()) await tellUser(interaction, error);
+    }
+  };
+}
+
+async function tellUser(interaction: RepliableInteraction, error: unknown): Promise<void> {
+  const content = isUserFacing(error)
+    ? error.userMessage
+    : `Something went wrong on my side (ref \`${interaction.id}\`). Please try again later.`;
+  try {
+    if (interaction.replied || interaction.deferred) await interaction.followUp({ content, flags: MessageFlags.Ephemeral });
+    else await interaction.reply({ content, flags: MessageFlags.Ephemeral });
+  } catch {
+    // The interaction may have expired; the log already has the detail.
+  }
+}

@@ -1,0 +1,114 @@
+import { once } from 'node:events';
+import { Client, Events, GatewayIntentBits } from 'discord.js';
+import type { Config } from '../config/index.ts';
+import { createEngine, selectBackend } from '../engine/index.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
+import { JobQueue, queueOptionsFromConfig } from '../queue/index.ts';
+import { resolveWeights, type VggWeights } from '../weights/index.ts';
+import type { BotContext } from './bot-context.ts';
+import { loadCommands } from './command-loader.ts';
+import { createInteractionHandler } from './interaction-router.ts';
+import { registerCommands } from './register-commands.ts';
+
+export interface BotDependencies {
+  logger?: Logger;
+  /** Weights already in memory; otherwise they are resolved from the config (and downloaded if need be). */
+  weights?: VggWeights;
+}
+
+export interface RunningBot {
+  client: Client;
+  context: BotContext;
+  /** Graceful shutdown: no new jobs, the running one gets its grace period, queued users are told. */
+  stop(): Promise<void>;
+}
+
+/** How long shutdown waits for final messages to reach Discord after the queue has stopped. */
+const DELIVERY_WAIT_MS = 10_000;
+
+/**
+ * Start-up in the order that fails fastest and clearest: weights (refuse to start if bad) → backend → engine
+ * and queue → commands → login. Anything that throws here stops the bot before it is visible to users.
+ */
+export async function startBot(config: Config, dependencies: BotDependencies = {}): Promise<RunningBot> {
+  const token = config.discord.token;
+  if (!token) throw new Error('DISCORD_TOKEN is missing');
+  const logger =
+    dependencies.logger ??
+    createLogger({ level: config.log.level, format: config.log.format, secrets: [token.reveal()] });
+
+  const weights = dependencies.weights ?? (await resolveWeights(config.weights, { logger }));
+  const backend = await selectBackend(config.engine.backend, logger);
+  const engine = createEngine(weights, { logger });
+  const queue = new JobQueue(queueOptionsFromConfig(config, engine.stylize, { logger, backendName: backend.name }));
+  const commands = await loadCommands(config);
+
+  const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.discord.apiUrl } });
+  const context: BotContext = {
+    config,
+    queue,
+    rest: client.rest,
+    logger,
+    backend,
+    pendingUsers: new Map(),
+    deliveries: new Set(),
+  };
+  const handle = createInteractionHandler(commands, context);
+  client.on(Events.InteractionCreate, (interaction) => void handle(interaction));
+  client.on(Events.Error, (error) => logger.error({ err: error }, 'discord client error'));
+  client.on(Events.ShardDisconnect, (event) => logger.warn({ code: event.code }, 'gateway disconnected'));
+  client.on(Events.ShardResume, () => logger.info('gateway resumed'));
+
+  try {
+    const ready = once(client, Events.ClientReady);
+    await client.login(token.reveal());
+    await ready;
+    if (config.discord.registerCommandsOnStart) {
+      const applicationId = config.discord.applicationId ?? client.application?.id;
+      const result = await registerCommands(client.rest, { ...config, discord: { ...config.discord, applicationId } }, commands);
+      logger.info({ scope: result.scope, commands: result.names }, 'slash commands registered');
+    }
+  } catch (error) {
+    await client.destroy();
+    engine.dispose();
+    throw error;
+  }
+
+  logger.info(
+    {
+      user: client.user?.tag,
+      backend: backend.name,
+      gpu: backend.gpu,
+      weights: weights.source,
+      maxSize: config.images.maxSize,
+      maxIterations: config.jobs.maxIterations,
+      maxQueue: config.queue.maxQueue,
+      concurrency: config.queue.concurrency,
+    },
+    `ready as ${client.user?.tag ?? 'bot'}: backend ${backend.name}${backend.gpu ? ' (GPU)' : ''}, weights ${weights.source}, ` +
+      `max ${config.images.maxSize} px / ${config.jobs.maxIterations} iterations, queue ${config.queue.maxQueue}`,
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info('shutting down: no new jobs; the running job gets its grace period');
+      await queue.shutdown();
+      await settleWithin([...context.deliveries], DELIVERY_WAIT_MS);
+      await client.destroy();
+      engine.dispose();
+      logger.info('shut down cleanly');
+    })());
+  return { client, context, stop };
+}
+
+async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled(promises),
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,103 @@
+import sharp from 'sharp';
+import { loadConfig } from '../../../src/config/index.ts';
+import { createLogger, memoryDestination } from '../../../src/log/logger.ts';
+import { startBot, type RunningBot } from '../../../src/bot/start-bot.ts';
+import { startFakeDiscord, type FakeDiscord, type RecordedRequest } from '../../fake-discord/index.ts';
+import { makeTinyVggWeights } from '../../helpers/tiny-vgg.ts';
+
+export interface Harness {
+  fake: FakeDiscord;
+  bot: RunningBot;
+  /** Every JSON log line the bot wrote. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * The real bot (discord.js, queue, engine on a tiny VGG19, sharp) against the fake Discord. Only the
+ * configuration points it there; `env` overrides settings per test.
+ */
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  const fake = await startFakeDiscord();
+  const config = loadConfig({
+    ...fake.env(),
+    REGISTER_COMMANDS_ON_START: 'true',
+    PROGRESS_INTERVAL_MS: '1000',
+    LOG_LEVEL: 'debug',
+    ...env,
+  });
+  const { stream, lines } = memoryDestination();
+  const logger = createLogger({ level: 'debug', destination: stream, secrets: [fake.token] });
+  let bot: RunningBot;
+  try {
+    bot = await startBot(config, { logger, weights: makeTinyVggWeights() });
+  } catch (error) {
+    await fake.close();
+    throw error;
+  }
+  let closed = false;
+  return {
+    fake,
+    bot,
+    logs: lines,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await bot.stop();
+      await fake.close();
+    },
+  };
+}
+
+/** A photo-like image: smooth gradients with a few shapes, so the engine has content to keep. */
+export async function photo(width = 160, height = 120, format: 'png' | 'jpeg' = 'jpeg'): Promise<Buffer> {
+  const data = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const inDisc = (x - width / 3) ** 2 + (y - height / 2) ** 2 < (height / 4) ** 2;
+      data[i] = inDisc ? 230 : Math.round((x / width) * 255);
+      data[i + 1] = inDisc ? 40 : Math.round((y / height) * 200);
+      data[i + 2] = inDisc ? 40 : 120;
+    }
+  }
+  const image = sharp(data, { raw: { width, height, channels: 3 } });
+  return format === 'png' ? image.png().toBuffer() : image.jpeg({ quality: 90 }).toBuffer();
+}
+
+/** An artwork-like image: strong repeating strokes. */
+export async function artwork(width = 128, height = 128): Promise<Buffer> {
+  const data = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const stripe = Math.sin((x + y) / 3) > 0;
+      data[i] = stripe ? 20 : 250;
+      data[i + 1] = stripe ? 60 : 210;
+      data[i + 2] = stripe ? 160 : 30;
+    }
+  }
+  return sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+export const ORIGINAL_EDITS = '/webhooks/:app/:token/messages/@original';
+
+interface MessageBody {
+  content?: string;
+  components?: unknown[];
+  attachments?: unknown[];
+  flags?: number;
+}
+
+/** The message body a recorded request carried. */
+export function bodyOf(request: RecordedRequest): MessageBody {
+  return (request.json ?? {});
+}
+
+/** Waits for an edit of the original response whose content starts with `prefix` (e.g. ✅, ❌, 🛑). */
+export function waitForEdit(fake: FakeDiscord, prefix: string, timeoutMs = 60_000): Promise<RecordedRequest> {
+  return fake.waitFor(
+    (r) => r.method === 'PATCH' && r.route === ORIGINAL_EDITS && r.status < 300 && (bodyOf(r).content ?? '').startsWith(prefix),
+    timeoutMs,
+  );
+}
