@@ -70,7 +70,7 @@ export const OPTION_BOUNDS = {
   tvWeight: { min: 0, max: 1e4 },
   styleScale: { min: 0.25, max: 2 },
   seed: { min: 0, max: 2_147_483_647 },
-  sizes: [256, 384, 512, 768, 1024, 1536, 2048],
+  sizes: [128, 256, 384, 512, 768, 1024, 1536, 2048],
 } as const;
 
 const MIME_BY_FORMAT: Record<ImageFormat, string[]> = {

@@ -2,7 +2,12 @@ import sharp from 'sharp';
 import { loadConfig } from '../../../src/config/index.ts';
 import { createLogger, memoryDestination } from '../../../src/log/logger.ts';
 import { startBot, type RunningBot } from '../../../src/bot/start-bot.ts';
-import { startFakeDiscord, type FakeDiscord, type RecordedRequest } from '../../fake-discord/index.ts';
+import {
+  startFakeDiscord,
+  type FakeDiscord,
+  type InteractionHandle,
+  type RecordedRequest,
+} from '../../fake-discord/index.ts';
 import { makeTinyVggWeights } from '../../helpers/tiny-vgg.ts';
 
 export interface Harness {
@@ -94,10 +99,23 @@ export function bodyOf(request: RecordedRequest): MessageBody {
   return (request.json ?? {});
 }
 
-/** Waits for an edit of the original response whose content starts with `prefix` (e.g. ✅, ❌, 🛑). */
-export function waitForEdit(fake: FakeDiscord, prefix: string, timeoutMs = 60_000): Promise<RecordedRequest> {
+/**
+ * Waits for a successful edit of `command`'s original response whose content starts with `prefix`
+ * (e.g. ✅, ❌, 🛑, ⏳).
+ */
+export function waitForEdit(
+  fake: FakeDiscord,
+  command: InteractionHandle,
+  prefix: string,
+  timeoutMs = 60_000,
+): Promise<RecordedRequest> {
   return fake.waitFor(
-    (r) => r.method === 'PATCH' && r.route === ORIGINAL_EDITS && r.status < 300 && (bodyOf(r).content ?? '').startsWith(prefix),
+    (r) =>
+      r.interactionId === command.id &&
+      r.method === 'PATCH' &&
+      r.route === ORIGINAL_EDITS &&
+      r.status < 300 &&
+      (bodyOf(r).content ?? '').startsWith(prefix),
     timeoutMs,
   );
 }

@@ -20,7 +20,7 @@ describe('/stylize end to end', () => {
     });
 
     expect((await command.waitForResponse()).json).toMatchObject({ type: 5 });
-    const final = await waitForEdit(fake, '✅');
+    const final = await waitForEdit(fake, command, '✅');
     const done = command.originalMessage()!;
 
     const contents = done.revisions.map((r) => r.content);

@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeDiscord, type FakeDiscord } from '../../fake-discord/index.ts';
+
+const root = path.resolve(import.meta.dirname, '../../..');
+const SHARED_WEIGHTS = path.resolve(root, '../shared/vgg19-uint8');
+
+interface Child {
+  exit: Promise<number | null>;
+  output: () => string;
+  kill: (signal: NodeJS.Signals) => void;
+}
+
+/** `npm start`'s entry point as a real process, configured only through its environment. */
+function startMain(env: Record<string, string>): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bot/main.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DOTENV_CONFIG_PATH: '/nonexistent', LOG_FORMAT: 'json', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return {
+    exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    output: () => output,
+    kill: (signal) => child.kill(signal),
+  };
+}
+
+let fake: FakeDiscord | undefined;
+let temp: string | undefined;
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+  if (temp) await rm(temp, { recursive: true, force: true });
+  temp = undefined;
+});
+
+describe('npm start', () => {
+  it('refuses to start, before logging in, when the configured weights are bad', async () => {
+    fake = await startFakeDiscord();
+    temp = await mkdtemp(path.join(os.tmpdir(), 'stylebot-main-'));
+    const weights = path.join(temp, 'vgg19.h5');
+    await writeFile(weights, '<!DOCTYPE html><html><body>404 Not Found</body></html>');
+    const child = startMain({ ...fake.env(), VGG19_WEIGHTS: weights });
+    expect(await child.exit).toBe(1);
+    expect(child.output()).toMatch(/Cannot start: .*vgg19\.h5.*HTML/i);
+    expect(child.output()).not.toContain(fake.token);
+    expect(fake.gateway.connections()).toEqual([]);
+  }, 60_000);
+
+  it.skipIf(!existsSync(SHARED_WEIGHTS))(
+    'starts with real weights, logs a one-line summary, and exits 0 on SIGTERM',
+    async () => {
+      fake = await startFakeDiscord();
+      const child = startMain({ ...fake.env(), VGG19_WEIGHTS: SHARED_WEIGHTS, TFJS_BACKEND: 'wasm' });
+      await fake.waitUntil(() => /"msg":"ready as /.test(child.output()), 90_000, 'the ready log line');
+      expect(child.output()).toMatch(/backend wasm, weights .*vgg19-uint8/);
+      child.kill('SIGTERM');
+      expect(await child.exit).toBe(0);
+      expect(child.output()).toMatch(/shut down cleanly/);
+      expect(child.output()).not.toContain(fake.token);
+    },
+    120_000,
+  );
+});
