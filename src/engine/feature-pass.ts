@@ -101,7 +101,7 @@ export function backward(
     if (dy !== extra) dy.dispose();
     if (grad !== undefined && grad !== dy) grad.dispose();
     output.dispose();
-    const dx = tf.conv2d(dz, net.flippedKernel(layer), 1, 'same');
+    const dx = tf.conv2d(dz, layer.flipped, 1, 'same');
     dz.dispose();
     if (layer.poolBefore) {
       grad = poolBackward(dx, pass.outputs[i - 1]!, pass.pooled.get(i), pooling);

@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { Evaluator, readScalar, type OptimizationProblem, type OptimizationResult, type Probe } from './probe.ts';
+import { Evaluator, readScalar, readValues, type OptimizationProblem, type OptimizationResult, type Probe } from './probe.ts';
 import type { LossTerms } from './types.ts';
 
 /**
  * L-BFGS with a strong-Wolfe line search, on tensors: the history, the two-loop recursion and every update stay
  * on the backend; only a few scalars per evaluation come back (loss terms, slopes, curvature).
  *
- * Raw Gatys losses reach 1e12 and more, so nothing here depends on the loss scale: the first step is sized in
- * pixel units (the largest pixel change is FIRST_STEP_PIXELS), later steps start at t = 1 on the quasi-Newton
- * direction scaled by sᵀy/yᵀy, and the line search brackets and zooms by cubic interpolation with safeguards
- * (it also backs off from non-finite losses), so it neither stalls on tiny steps nor diverges.
+ * Raw Gatys losses reach 1e12 and more, so nothing here depends on the loss scale: a step without history is
+ * sized in pixel units (its largest pixel change is FIRST_STEP_PIXELS), later ones use the quasi-Newton
+ * direction scaled by sᵀy/yᵀy; the line search starts at t = 1 and brackets and zooms by cubic interpolation
+ * with safeguards (it also backs off from non-finite losses), so it neither stalls on tiny steps nor diverges.
  */
 
 const C1 = 1e-4;
@@ -46,62 +46,77 @@ export async function lbfgs(problem: OptimizationProblem, start: tf.Tensor4D): P
   const history: Pair[] = [];
   const maxHistory = historySize(start.shape[1] * start.shape[2]);
   let x = start.clone();
+  let handedOver = false;
   let grad: tf.Tensor4D | undefined;
+  let direction: tf.Tensor4D | undefined;
   try {
     const first = await evaluator.probe(x);
     grad = first.grad;
     let loss = first.loss;
     let hDiag = 1;
     while (evaluator.canContinue) {
-      let direction = twoLoop(grad, history, hDiag);
-      let slope = await readScalar(tf.tidy(() => tf.sum(tf.mul(grad!, direction))));
+      direction?.dispose();
+      direction = twoLoop(grad, history, hDiag);
+      let slope = await readScalar(dot(grad, direction));
       if (!(slope < 0)) {
         // Not a descent direction (rounding in a long history): restart from steepest descent.
-        direction.dispose();
         clearHistory(history);
+        direction.dispose();
         direction = tf.neg(grad);
-        slope = await readScalar(tf.tidy(() => tf.sum(tf.square(grad!)).neg()));
+        slope = -(await readScalar(dot(grad, grad)));
         if (!(slope < 0)) break; // zero gradient: a stationary point
       }
-      // Without history the direction has the loss's scale, which says nothing about a good step length.
-      const fresh = history.length === 0;
-      const t0 = fresh ? FIRST_STEP_PIXELS / (await readScalar(tf.tidy(() => tf.max(tf.abs(direction))))) : 1;
-      const accepted = await lineSearch(evaluator, x, direction, loss.total, slope, t0);
-      if (!accepted) {
+      if (history.length === 0) {
+        // Without history the direction has the loss's scale, which says nothing about a good step length:
+        // rescale it so that a unit step changes no pixel by more than FIRST_STEP_PIXELS.
+        const factor = FIRST_STEP_PIXELS / (await readScalar(tf.tidy(() => tf.max(tf.abs(direction!)))));
+        const scaled: tf.Tensor4D = tf.mul(direction, factor);
         direction.dispose();
+        direction = scaled;
+        slope *= factor;
+      }
+      const fresh = history.length === 0;
+      const accepted = await lineSearch(evaluator, x, direction, loss.total, slope);
+      if (!accepted) {
         if (fresh) break; // even steepest descent found no decrease: a (numerical) minimum
         clearHistory(history);
         continue;
       }
-      const s = tf.mul<tf.Tensor4D>(direction, accepted.t);
-      direction.dispose();
+      const s: tf.Tensor4D = tf.mul(direction, accepted.t);
+      const next: tf.Tensor4D = tf.add(x, s);
       const y = tf.sub<tf.Tensor4D>(accepted.grad!, grad);
-      const curvature = tf.tidy(() => tf.stack([tf.sum(tf.mul(y, s)), tf.sum(tf.square(y))]));
-      const [ys, yy] = await curvature.data();
-      curvature.dispose();
-      const next = tf.add<tf.Tensor4D>(x, s);
       x.dispose();
       grad.dispose();
-      x = next;
-      grad = accepted.grad!;
-      loss = accepted.loss!;
-      if (ys! > 1e-10 * Math.max(1, yy!)) {
-        if (history.length === maxHistory) disposePair(history.shift()!);
-        history.push({ s, y, rho: 1 / ys! });
-        hDiag = ys! / yy!;
-      } else {
-        s.dispose();
-        y.dispose();
+      [x, grad, loss] = [next, accepted.grad!, accepted.loss!];
+      const pair = { s, y, rho: 0 };
+      try {
+        const [ys, yy, ss] = await readValues(tf.tidy(() => tf.stack([dot(y, s), dot(y, y), dot(s, s)])));
+        // Keep the pair only with clearly positive curvature (angle test, independent of the loss scale).
+        if (ys! > 1e-8 * Math.sqrt(yy! * ss!)) {
+          if (history.length === maxHistory) disposePair(history.shift()!);
+          history.push({ ...pair, rho: 1 / ys! });
+          hDiag = ys! / yy!;
+        } else {
+          disposePair(pair);
+        }
+      } catch (error) {
+        disposePair(pair);
+        throw error;
       }
     }
     const result = { x, loss, evaluations: evaluator.evaluations, stopped: evaluator.stopped };
-    x = undefined as unknown as tf.Tensor4D; // handed to the caller
+    handedOver = true;
     return result;
   } finally {
-    x?.dispose();
+    if (!handedOver) x.dispose();
     grad?.dispose();
+    direction?.dispose();
     clearHistory(history);
   }
+}
+
+function dot(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.mul(a, b)));
 }
 
 /** −H·g by the two-loop recursion, with H₀ = hDiag·I. */
@@ -126,7 +141,7 @@ function twoLoop(grad: tf.Tensor4D, history: readonly Pair[], hDiag: number): tf
 }
 
 /**
- * Finds t with f(x + t·d) ≤ f0 + c1·t·slope0 and |slope(t)| ≤ c2·|slope0| (strong Wolfe), or the best
+ * Starting at t = 1, finds t with f(x + t·d) ≤ f0 + c1·t·slope0 and |slope(t)| ≤ c2·|slope0| (strong Wolfe), or the best
  * sufficient-decrease point seen when the budget or the run ends first. Undefined when no point decreased f.
  */
 async function lineSearch(
@@ -135,7 +150,6 @@ async function lineSearch(
   direction: tf.Tensor4D,
   f0: number,
   slope0: number,
-  t0: number,
 ): Promise<Point | undefined> {
   const owned = new Set<tf.Tensor4D>();
   const probeAt = async (t: number): Promise<Point> => {
@@ -158,7 +172,7 @@ async function lineSearch(
     let bestDecrease: Point | undefined;
     let low: Point | undefined;
     let high: Point | undefined;
-    let t = t0;
+    let t = 1;
     for (let i = 0; i < MAX_LINE_SEARCH && evaluator.canContinue; i++) {
       const current = await probeAt(t);
       if (armijo(current) && (!bestDecrease || current.f < bestDecrease.f)) bestDecrease = current;
@@ -179,7 +193,7 @@ async function lineSearch(
 
     for (let i = 0; low && high && i < MAX_LINE_SEARCH && evaluator.canContinue; i++) {
       const width = Math.abs(high.t - low.t);
-      if (width <= 1e-9 * Math.max(1, Math.abs(low.t))) break;
+      if (width <= 1e-9 * Math.max(low.t, high.t)) break;
       const lo = Math.min(low.t, high.t);
       const hi = Math.max(low.t, high.t);
       // Stay at least a tenth of the interval away from its ends so that each step makes progress.

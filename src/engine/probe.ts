@@ -80,11 +80,16 @@ export class Evaluator {
   }
 }
 
-/** Reads one scalar tensor and frees it. */
-export async function readScalar(t: tf.Tensor): Promise<number> {
+/** Downloads a small tensor's values and frees it. */
+export async function readValues(t: tf.Tensor): Promise<number[]> {
   try {
-    return (await t.data())[0]!;
+    return Array.from(await t.data());
   } finally {
     t.dispose();
   }
+}
+
+/** Downloads a scalar tensor and frees it. */
+export async function readScalar(t: tf.Tensor): Promise<number> {
+  return (await readValues(t))[0]!;
 }

@@ -6,9 +6,9 @@ import type { StylizeSettings } from './types.ts';
 /** Upper bounds that keep hostile values from turning into absurd runs or float overflow. */
 export const SETTING_LIMITS = { iterations: 100_000, weight: 1e12, scales: 6, layers: 16 } as const;
 
+// zod 4 numbers exclude NaN and ±Infinity.
 const weight = z
-  .number({ error: 'must be a number' })
-  .refine(Number.isFinite, { error: 'must be a finite number' })
+  .number({ error: 'must be a finite number' })
   .min(0, { error: 'must be at least 0' })
   .max(SETTING_LIMITS.weight, { error: `must be at most ${SETTING_LIMITS.weight}` });
 
@@ -35,8 +35,7 @@ const settingsSchema = z
     lossNormalization: z.enum(['mse', 'paper'], { error: 'must be mse or paper' }),
     optimizer: z.enum(['lbfgs', 'adam'], { error: 'must be lbfgs or adam' }),
     learningRate: z
-      .number({ error: 'must be a number' })
-      .refine(Number.isFinite, { error: 'must be a finite number' })
+      .number({ error: 'must be a finite number' })
       .gt(0, { error: 'must be above 0' })
       .max(1000, { error: 'must be at most 1000' }),
     init: z.enum(['content', 'noise', 'random'], { error: 'must be content, noise or random' }),

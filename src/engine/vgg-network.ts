@@ -13,17 +13,19 @@ export interface ConvLayer {
   readonly outChannels: number;
   readonly kernel: tf.Tensor4D;
   readonly bias: tf.Tensor1D;
+  /** The kernel that turns an output gradient into an input gradient by a forward convolution. */
+  readonly flipped: tf.Tensor4D;
 }
 
 /**
  * VGG19's convolution layers uploaded once to tensors and kept for every run. The input gradient of a stride-1
  * 'same' 3x3 convolution is a forward convolution of the output gradient with the kernel rotated by 180 degrees
- * and its in/out channels swapped; those flipped kernels are built on first use and kept too, because a forward
- * convolution is several times faster than Conv2DBackpropInput on wasm and no slower elsewhere.
+ * and its in/out channels swapped; those flipped kernels are built here too, because a forward convolution is
+ * several times faster than Conv2DBackpropInput on wasm and no slower elsewhere. Building them up front keeps
+ * the engine's tensor count constant from its creation on.
  */
 export class VggNetwork {
   readonly layers: readonly ConvLayer[];
-  readonly #flipped = new Map<number, tf.Tensor4D>();
   #disposed = false;
 
   constructor(weights: VggWeights) {
@@ -41,14 +43,16 @@ export class VggNetwork {
       if (found.kernel.length !== 9 * kin * kout || found.bias.length !== kout) {
         throw new Error(`${spec.name} holds ${found.kernel.length} kernel and ${found.bias.length} bias values`);
       }
+      const kernel = tf.tensor4d(found.kernel, [3, 3, kin, kout]);
       layers.push({
         name: spec.name,
         index,
         poolBefore: index > 0 && spec.name.endsWith('_conv1'),
         inChannels: kin,
         outChannels: kout,
-        kernel: tf.tensor4d(found.kernel, [3, 3, kin, kout]),
+        kernel,
         bias: tf.tensor1d(found.bias),
+        flipped: tf.tidy(() => tf.reverse(kernel, [0, 1]).transpose<tf.Tensor4D>([0, 1, 3, 2])),
       });
       inChannels = kout;
     }
@@ -66,15 +70,6 @@ export class VggNetwork {
     return found;
   }
 
-  /** The kernel that turns an output gradient into an input gradient by a forward convolution. */
-  flippedKernel(layer: ConvLayer): tf.Tensor4D {
-    const known = this.#flipped.get(layer.index);
-    if (known) return known;
-    const flipped = tf.keep(tf.tidy(() => tf.reverse(layer.kernel, [0, 1]).transpose<tf.Tensor4D>([0, 1, 3, 2])));
-    this.#flipped.set(layer.index, flipped);
-    return flipped;
-  }
-
   get disposed(): boolean {
     return this.#disposed;
   }
@@ -85,8 +80,7 @@ export class VggNetwork {
     for (const layer of this.layers) {
       layer.kernel.dispose();
       layer.bias.dispose();
+      layer.flipped.dispose();
     }
-    for (const flipped of this.#flipped.values()) flipped.dispose();
-    this.#flipped.clear();
   }
 }

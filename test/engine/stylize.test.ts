@@ -1,0 +1,272 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createEngine,
+  EngineOutOfMemoryError,
+  selectBackend,
+  StylizeAbortedError,
+  StylizeRequestError,
+  type Engine,
+  type Progress,
+  type StylizeRequest,
+} from '../../src/engine/index.ts';
+import { runStylize } from '../../src/engine/run.ts';
+import { VggNetwork } from '../../src/engine/vgg-network.ts';
+import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
+import { meanAbsDiff, photo, stripes } from './fixtures.ts';
+
+const content = photo(40, 32, 1);
+const style = stripes(36, 36);
+const request = (settings: StylizeRequest['settings'] = {}): StylizeRequest => ({
+  content,
+  styles: [{ image: style, weight: 1 }],
+  settings: { iterations: 8, ...settings },
+});
+
+describe('stylize on a tiny VGG19 (wasm)', () => {
+  let engine: Engine;
+  let baseline: number;
+
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    engine = createEngine(makeTinyVggWeights());
+    baseline = tf.memory().numTensors;
+  });
+  afterAll(() => engine?.dispose());
+
+  it.each(['lbfgs', 'adam'] as const)('%s completes: output size, progress on every iteration, lower loss', async (optimizer) => {
+    const seen: Progress[] = [];
+    const result = await engine.stylize(request({ optimizer, learningRate: 4 }), { onProgress: (p) => seen.push(p) });
+    expect(result.image).toMatchObject({ width: 40, height: 32 });
+    expect(result.image.data).toHaveLength(40 * 32 * 3);
+    expect(result).toMatchObject({ iterations: 8, stopReason: 'completed', backend: 'wasm' });
+    expect(seen.map((p) => p.iteration)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(seen.every((p) => p.total === 8)).toBe(true);
+    expect(seen[0]!.loss).toEqual(result.initialLoss);
+    expect(result.loss.total).toBeLessThan(result.initialLoss.total * 0.9);
+    expect(result.loss.total).toBeCloseTo(result.loss.content + result.loss.style + result.loss.tv, -1);
+    expect(seen.at(-1)!.etaMs).toBe(0);
+    expect(seen.at(-1)!.elapsedMs).toBeGreaterThanOrEqual(seen[0]!.elapsedMs);
+    expect(result.settings.seed).toEqual(expect.any(Number));
+    expect(meanAbsDiff(result.image, content)).toBeGreaterThan(1);
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('renders a preview only when asked, and only during the callback', async () => {
+    let preview: Promise<unknown> | undefined;
+    let late: (() => Promise<unknown>) | undefined;
+    await engine.stylize(request({ iterations: 4 }), {
+      onProgress: (p) => {
+        if (p.iteration === 2) preview = p.renderPreview();
+        if (p.iteration === 3) late = () => p.renderPreview();
+      },
+    });
+    await expect(preview).resolves.toMatchObject({ width: 40, height: 32 });
+    await expect(late!()).rejects.toThrow(/synchronously inside onProgress/);
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('goes coarse to fine: scales, their sizes, a sensible ETA, and the output at full size', async () => {
+    const big = photo(256, 160, 2);
+    const seen: Progress[] = [];
+    const result = await engine.stylize(
+      { content: big, styles: [{ image: stripes(200, 200), weight: 1 }], settings: { iterations: 12, scales: 3 } },
+      { onProgress: (p) => seen.push(p) },
+    );
+    expect(result.image).toMatchObject({ width: 256, height: 160 });
+    // 64 px would be too coarse to teach anything: two scales remain.
+    expect(new Set(seen.map((p) => `${p.scale!.index}/${p.scale!.count} ${p.scale!.width}x${p.scale!.height}`))).toEqual(
+      new Set(['0/2 128x80', '1/2 256x160']),
+    );
+    expect(seen.filter((p) => p.scale!.index === 0)).toHaveLength(6);
+    const eta = seen.map((p) => p.etaMs);
+    expect(eta[0]).toBeUndefined();
+    expect(eta.slice(3).every((ms) => ms !== undefined && ms >= 0)).toBe(true);
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it.each(['lbfgs', 'adam'] as const)('%s: an abort stops the run within one iteration and frees everything', async (optimizer) => {
+    const controller = new AbortController();
+    const seen: number[] = [];
+    const run = engine.stylize(request({ optimizer, iterations: 50 }), {
+      signal: controller.signal,
+      onProgress: (p) => {
+        seen.push(p.iteration);
+        if (p.iteration === 3) controller.abort();
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(StylizeAbortedError);
+    expect(seen).toEqual([1, 2, 3]);
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('notices an abort fired from a timer between iterations (the run yields to the event loop)', async () => {
+    const controller = new AbortController();
+    let atAbort = 0;
+    let last = 0;
+    const run = engine.stylize(request({ iterations: 100_000 }), {
+      signal: controller.signal,
+      onProgress: (p) => {
+        last = p.iteration;
+      },
+    });
+    setTimeout(() => {
+      atAbort = last;
+      controller.abort();
+    }, 150);
+    await expect(run).rejects.toBeInstanceOf(StylizeAbortedError);
+    expect(atAbort).toBeGreaterThan(0);
+    expect(last - atAbort).toBeLessThanOrEqual(1);
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('rejects at once when already aborted', async () => {
+    let calls = 0;
+    const run = engine.stylize(request(), { signal: AbortSignal.abort(), onProgress: () => calls++ });
+    await expect(run).rejects.toBeInstanceOf(StylizeAbortedError);
+    expect(calls).toBe(0);
+  });
+
+  it('a failure inside the run (a throwing callback) rejects with it and frees everything', async () => {
+    const run = engine.stylize(request({ iterations: 20 }), {
+      onProgress: (p) => {
+        if (p.iteration === 4) throw new Error('listener broke');
+      },
+    });
+    await expect(run).rejects.toThrow('listener broke');
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('the time limit ends the run gracefully with the best image so far, at full size', async () => {
+    const big = photo(256, 160, 3);
+    const result = await engine.stylize(
+      { content: big, styles: [{ image: style, weight: 1 }], settings: { iterations: 1000 } },
+      { timeLimitMs: 1 },
+    );
+    expect(result.stopReason).toBe('time-limit');
+    expect(result.iterations).toBe(1);
+    expect(result.image).toMatchObject({ width: 256, height: 160 });
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('the same seed gives the same image; another seed another', async () => {
+    const noisy = { init: 'noise', noiseRatio: 0.7, iterations: 5 } as const;
+    const a = await engine.stylize(request({ ...noisy, seed: 42 }));
+    const b = await engine.stylize(request({ ...noisy, seed: 42 }));
+    const c = await engine.stylize(request({ ...noisy, seed: 43 }));
+    expect(a.settings.seed).toBe(42);
+    expect(Buffer.from(a.image.data).equals(Buffer.from(b.image.data))).toBe(true);
+    expect(meanAbsDiff(a.image, c.image)).toBeGreaterThan(1);
+  });
+
+  it('blends styles by weight: a zero-weight style changes nothing, a weighted one does', async () => {
+    const other = photo(30, 30, 9);
+    const alone = await engine.stylize({ ...request({ seed: 1 }), styles: [{ image: style, weight: 2 }] });
+    const withZero = await engine.stylize({
+      ...request({ seed: 1 }),
+      styles: [
+        { image: style, weight: 2 },
+        { image: other, weight: 0 },
+      ],
+    });
+    const blended = await engine.stylize({
+      ...request({ seed: 1 }),
+      styles: [
+        { image: style, weight: 1 },
+        { image: other, weight: 1 },
+      ],
+    });
+    expect(Buffer.from(withZero.image.data).equals(Buffer.from(alone.image.data))).toBe(true);
+    expect(meanAbsDiff(blended.image, alone.image)).toBeGreaterThan(0.5);
+  });
+
+  it('luminance-only transfer keeps the content colours (chroma)', async () => {
+    const result = await engine.stylize(request({ colors: 'luminance', iterations: 10 }));
+    // Compare the I and Q chroma channels of YIQ; clipping to 0-255 and rounding allow a small difference.
+    const chroma = (d: Uint8Array, i: number) => [
+      0.596 * d[i]! - 0.274 * d[i + 1]! - 0.322 * d[i + 2]!,
+      0.211 * d[i]! - 0.523 * d[i + 1]! + 0.312 * d[i + 2]!,
+    ];
+    let diff = 0;
+    let luma = 0;
+    for (let i = 0; i < content.data.length; i += 3) {
+      const [ci, cq] = chroma(content.data, i);
+      const [oi, oq] = chroma(result.image.data, i);
+      diff += Math.abs(ci! - oi!) + Math.abs(cq! - oq!);
+      luma += Math.abs(
+        0.299 * (result.image.data[i]! - content.data[i]!) +
+          0.587 * (result.image.data[i + 1]! - content.data[i + 1]!) +
+          0.114 * (result.image.data[i + 2]! - content.data[i + 2]!),
+      );
+    }
+    const pixels = content.data.length / 3;
+    expect(diff / pixels).toBeLessThan(6);
+    expect(luma / pixels).toBeGreaterThan(2);
+  });
+
+  it('colour matching and the seed and keras presets run', async () => {
+    const matched = await engine.stylize(request({ colors: 'match', iterations: 3 }));
+    const seed = await engine.stylize({ ...request({ iterations: 3 }), preset: 'seed' });
+    const keras = await engine.stylize({ ...request({ iterations: 3 }), preset: 'keras' });
+    expect(seed.settings).toMatchObject({ optimizer: 'adam', init: 'noise', lossNormalization: 'paper' });
+    expect(keras.settings).toMatchObject({ pooling: 'max', contentLayers: [{ layer: 'block5_conv2', weight: 1 }] });
+    for (const r of [matched, seed, keras]) expect(r.image).toMatchObject({ width: 40, height: 32 });
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it.each([
+    [{ ...request(), styles: [] }, 'Add at least one style image.'],
+    [{ ...request(), styles: [{ image: style, weight: -1 }] }, 'The style image needs a blend weight that is a finite number of at least 0.'],
+    [{ ...request(), styles: [{ image: style, weight: 0 }] }, 'At least one style image needs a blend weight above 0.'],
+    [{ ...request(), content: photo(12, 40) }, 'The photo is too small: it needs at least 16×16 pixels.'],
+    [{ ...request(), content: { width: 4, height: 4, data: new Uint8Array(5) } }, 'The photo is damaged: its pixel data does not match its size.'],
+    [request({ styleWeight: Number.NaN }), 'The setting styleWeight must be a finite number.'],
+    [request({ tvWeight: Number.POSITIVE_INFINITY }), 'The setting tvWeight must be a finite number.'],
+    [request({ contentWeight: -1 }), 'The setting contentWeight must be at least 0.'],
+    [request({ iterations: 2.5 }), 'The setting iterations must be a whole number.'],
+    [request({ styleLayers: [] }), 'The setting styleLayers must list at least one layer.'],
+    [{ ...request(), preset: 'fancy' as 'seed' }, 'There is no preset "fancy"; choose default, seed, keras.'],
+  ])('refuses an invalid request with a clear message (%#)', async (bad, message) => {
+    const run = engine.stylize(bad);
+    await expect(run).rejects.toBeInstanceOf(StylizeRequestError);
+    await expect(run).rejects.toThrow(message);
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('refuses layers the loaded weights do not have', async () => {
+    const short = createEngine(makeTinyVggWeights({ upTo: 'block4_conv2' }));
+    try {
+      await expect(short.stylize(request())).rejects.toThrow(
+        'The loaded VGG19 weights stop at block4_conv2, so layer block5_conv1 cannot be used.',
+      );
+      const ok = await short.stylize(
+        request({ styleLayers: [{ layer: 'block1_conv1', weight: 1 }, { layer: 'block3_conv1', weight: 1 }] }),
+      );
+      expect(ok.image.width).toBe(40);
+    } finally {
+      short.dispose();
+    }
+  });
+
+  it('refuses up front, as out of memory, a run above the memory limit', async () => {
+    const net = new VggNetwork(makeTinyVggWeights());
+    try {
+      const run = runStylize({ net, backend: 'wasm', memoryLimitBytes: 1_000_000 }, request());
+      await expect(run).rejects.toBeInstanceOf(EngineOutOfMemoryError);
+      const error = (await run.catch((e: unknown) => e)) as EngineOutOfMemoryError;
+      expect(String(error.cause)).toMatch(/estimated peak \d+ MiB > limit 1 MiB/);
+    } finally {
+      net.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('finishes runs in progress when disposed, then refuses new ones', async () => {
+    const local = createEngine(makeTinyVggWeights());
+    const running = local.stylize(request({ iterations: 5 }));
+    local.dispose();
+    await expect(running).resolves.toMatchObject({ iterations: 5 });
+    await expect(local.stylize(request())).rejects.toThrow('the engine has been disposed');
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+});
