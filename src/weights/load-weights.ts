@@ -6,6 +6,7 @@ import { displayUrl, isHttpUrl } from './display-url.ts';
 import { createProgress, type ProgressMode } from './download-progress.ts';
 import { readHead } from './file-head.ts';
 import { DEFAULT_DOWNLOAD_TIMEOUT_MS } from './http-download.ts';
+import { convertedCachePath, identify, readConverted, writeConverted } from './converted-cache.ts';
 import { readKerasH5 } from './keras-h5.ts';
 import { fetchRemoteSource } from './remote-source.ts';
 import { describeWrongFormat, SNIFF_BYTES, sniffFormat } from './sniff-format.ts';
@@ -53,14 +54,17 @@ export function localPath(source: string): string {
   return path.resolve(source.startsWith('file:') ? fileURLToPath(source) : source);
 }
 
-/**
- * Loads a local weights file or folder. `label` is what messages call it (the configured URL for a downloaded
- * copy); the path itself by default.
- */
-export async function loadWeightsFile(
-  file: string,
-  options: { shapes?: ShapeCheck; label?: string } = {},
-): Promise<VggWeights> {
+export interface LoadFileOptions {
+  shapes?: ShapeCheck;
+  /** What messages call the file (the configured URL for a downloaded copy); the path itself by default. */
+  label?: string;
+  /** Keep a converted copy of an HDF5 file here and use it while the file is unchanged (fast later starts). */
+  convertedCacheDir?: string;
+  logger?: WeightsLogger;
+}
+
+/** Loads a local weights file or folder. */
+export async function loadWeightsFile(file: string, options: LoadFileOptions = {}): Promise<VggWeights> {
   const shapes = options.shapes ?? 'vgg19';
   let target = file;
   let label = options.label ?? file;
@@ -84,12 +88,15 @@ export async function loadWeightsFile(
     });
   }
   const format = sniffFormat(head);
-  const layers =
-    format === 'hdf5'
-      ? await readKerasH5(target, label, shapes)
-      : format === 'json'
-        ? await readTfjsLayersModel(target, label, shapes)
-        : undefined;
-  if (!layers) throw new WeightsError(`${label} is ${describeWrongFormat(format)}`);
+  if (format === 'json') return { layers: await readTfjsLayersModel(target, label, shapes), source: label };
+  if (format !== 'hdf5') throw new WeightsError(`${label} is ${describeWrongFormat(format)}`);
+  if (!options.convertedCacheDir) return { layers: await readKerasH5(target, label, shapes), source: label };
+
+  const identity = await identify(target);
+  const cachePath = convertedCachePath(options.convertedCacheDir, target);
+  const converted = await readConverted(cachePath, identity, shapes, label);
+  if (converted) return { layers: converted, source: label };
+  const layers = await readKerasH5(target, label, shapes);
+  await writeConverted(cachePath, identity, layers, options.logger ?? SILENT_LOGGER);
   return { layers, source: label };
 }

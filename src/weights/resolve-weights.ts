@@ -88,7 +88,12 @@ export async function resolveWeights(
   const location = await locateWeights(config, options);
   let weights: VggWeights;
   try {
-    weights = await loadWeightsFile(location.file, { shapes: options.shapes, label: location.label });
+    weights = await loadWeightsFile(location.file, {
+      shapes: options.shapes,
+      label: location.label,
+      convertedCacheDir: config.cacheDir,
+      logger,
+    });
   } catch (error) {
     if (location.origin === 'configured-url' && error instanceof WeightsError) {
       await discardRemoteCopy(config.cacheDir, config.source!.trim());

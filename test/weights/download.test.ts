@@ -58,8 +58,8 @@ describe('default weights: download on first start', () => {
     const weights = await start(cacheDir, { logger, progress: 'log' });
     expect(weights.layers.size).toBe(16);
     expect(weights.source).toBe(path.join(cacheDir, FILE_NAME));
-    expect(await readdir(cacheDir)).toEqual([FILE_NAME]);
-    expect(await readFile(path.join(cacheDir, FILE_NAME))).toEqual(h5Bytes);
+    expect((await readdir(cacheDir)).sort()).toEqual(['converted', FILE_NAME]); // no .part, no .lock
+    expect((await readFile(path.join(cacheDir, FILE_NAME))).equals(h5Bytes)).toBe(true);
     expect(messages()).toContainEqual(
       expect.stringMatching(/^Downloading vgg19_weights_tf_dim_ordering_tf_kernels_notop\.h5 \(0\.\d MB\)$/),
     );
@@ -131,7 +131,7 @@ describe('default weights: download on first start', () => {
 
     server.route('/keras/notop.h5', { body: h5Bytes });
     expect((await start(cacheDir)).layers.size).toBe(16);
-    expect(await readdir(cacheDir)).toEqual([FILE_NAME]);
+    expect((await readdir(cacheDir)).sort()).toEqual(['converted', FILE_NAME]); // no .part, no .lock
   });
 
   it('times out when the server does not answer', async () => {
@@ -178,7 +178,7 @@ describe('default weights: download on first start', () => {
     expect(b.layers.size).toBe(16);
     expect(server.hits('/keras/notop.h5')).toBe(1);
     expect(second.messages()).toContainEqual(expect.stringContaining(`Another process is downloading ${FILE_NAME}`));
-    expect(await readdir(cacheDir)).toEqual([FILE_NAME]);
+    expect((await readdir(cacheDir)).sort()).toEqual(['converted', FILE_NAME]); // no .part, no .lock
   });
 
   it('restarts after a crash: discards the leftover .part and takes over the stale lock', async () => {
@@ -190,8 +190,8 @@ describe('default weights: download on first start', () => {
     const minuteAgo = new Date(Date.now() - 60_000);
     await utimes(`${target}.lock`, minuteAgo, minuteAgo);
     expect((await start(cacheDir)).layers.size).toBe(16);
-    expect(await readdir(cacheDir)).toEqual([FILE_NAME]);
-    expect(await readFile(target)).toEqual(h5Bytes);
+    expect((await readdir(cacheDir)).sort()).toEqual(['converted', FILE_NAME]); // no .part, no .lock
+    expect((await readFile(target)).equals(h5Bytes)).toBe(true);
   });
 
   it('replaces a cached file that fails verification', async () => {
@@ -203,7 +203,7 @@ describe('default weights: download on first start', () => {
     const { logger, messages } = capture();
     expect((await start(cacheDir, { logger })).layers.size).toBe(16);
     expect(messages()).toContainEqual(expect.stringContaining(`its MD5 is ${md5(corrupt)}, expected ${md5(h5Bytes)}`));
-    expect(await readFile(path.join(cacheDir, FILE_NAME))).toEqual(h5Bytes);
+    expect((await readFile(path.join(cacheDir, FILE_NAME))).equals(h5Bytes)).toBe(true);
     expect(server.hits('/keras/notop.h5')).toBe(1);
   });
 });

@@ -1,0 +1,84 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
+import { writeKerasH5 } from '../helpers/weights-fixtures.ts';
+import { startLoopbackServer } from './loopback-server.ts';
+import { useTempDirs } from './temp-dir.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+const sharedModel = path.resolve(repoRoot, '../shared/vgg19-uint8');
+const tempDir = useTempDirs();
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** `npm run weights` as an admin runs it: a real process, configured through the environment only. */
+async function runCli(env: Record<string, string>, args: string[] = []): Promise<Run> {
+  const cacheDir = await tempDir();
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/weights.ts', ...args],
+      {
+        cwd: repoRoot,
+        env: {
+          PATH: process.env.PATH,
+          DOTENV_CONFIG_PATH: path.join(cacheDir, 'no.env'),
+          WEIGHTS_DIR: cacheDir,
+          LOG_FORMAT: 'json',
+          ...env,
+        },
+        timeout: 30_000,
+      },
+      (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('npm run weights', () => {
+  it('prints one line on stderr and exits 2 for a file with the wrong shapes', async () => {
+    const file = path.join(await tempDir(), 'tiny.h5');
+    await writeKerasH5(file, makeTinyVggWeights());
+    const run = await runCli({ VGG19_WEIGHTS: file });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(`${file}: block1_conv1 kernel has shape [3,3,3,4], VGG19 needs [3,3,3,64]\n`);
+  });
+
+  it('exits 2 naming the URL when the download fails', async () => {
+    const server = await startLoopbackServer();
+    try {
+      const url = server.url('/gone/vgg19.h5');
+      const run = await runCli({}, ['--weights', url]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toBe(`HTTP 404 Not Found from ${url}\n`);
+      expect(run.stdout).toContain('Fetching VGG19 weights from');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it.skipIf(!existsSync(sharedModel))('checks real weights and prints a summary', async () => {
+    const run = await runCli({ VGG19_WEIGHTS: sharedModel });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `VGG19 weights ready: ${sharedModel}\\n  from VGG19_WEIGHTS \\(TF.js model\\)\\n` +
+          '  16 layers \\(block1_conv1 … block5_conv4\\), 20,024,384 parameters, ready in [\\d.]+ s\\n$',
+      ),
+    );
+    // The model's manifest agrees on the parameter count.
+    const model = JSON.parse(await readFile(path.join(sharedModel, 'model.json'), 'utf8')) as {
+      weightsManifest: { weights: { shape: number[] }[] }[];
+    };
+    const count = model.weightsManifest[0]!.weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1), 0);
+    expect(count).toBe(20_024_384);
+  });
+});
