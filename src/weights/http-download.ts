@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, rm } from 'node:fs/promises';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { displayUrl } from './display-url.ts';
 import type { ProgressSink } from './download-progress.ts';
 import { WeightsError } from './weights-error.ts';
@@ -94,7 +94,14 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
   }
 
   const hash = createHash('md5');
-  const file = await open(dest, 'w');
+  let file: FileHandle;
+  try {
+    file = await open(dest, 'w');
+  } catch (error) {
+    clearTimeout(timer);
+    await response.body.cancel().catch(() => undefined);
+    throw new WeightsError(`Cannot save the download to ${dest}: ${fileProblem(error)}`, { cause: error });
+  }
   started = true;
   options.progress?.start(total);
   let ok = false;
@@ -106,11 +113,15 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
         if (received > maxBytes)
           throw new WeightsError(`${shown} is larger than ${maxBytes.toLocaleString('en-US')} bytes`);
         hash.update(chunk);
-        await file.write(chunk);
+        await file.write(chunk).catch((error: unknown) => {
+          throw new WeightsError(`Cannot save the download to ${dest}: ${fileProblem(error)}`, { cause: error });
+        });
         options.progress?.advance(chunk.byteLength);
       }
       if (total !== undefined && received < total) throw new Error('the connection closed early');
-      await file.sync();
+      await file.sync().catch((error: unknown) => {
+        throw new WeightsError(`Cannot save the download to ${dest}: ${fileProblem(error)}`, { cause: error });
+      });
       ok = true;
     } catch (error) {
       fail(error);
@@ -132,6 +143,14 @@ function requestTarget(url: string): { href: string; headers: Record<string, str
   parsed.username = '';
   parsed.password = '';
   return { href: parsed.href, headers: { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` } };
+}
+
+function fileProblem(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') return 'the disk is full';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EROFS') return 'the file system is read-only';
+  return code ?? (error instanceof Error ? error.message : String(error));
 }
 
 /** The network-level cause in a few words, e.g. "connection refused". */

@@ -71,29 +71,51 @@ export async function readKerasH5(
     if (error instanceof WeightsError) throw error;
     throw new WeightsError(`${label} could not be read as Keras weights (${lastHdf5Problem(error)})`, { cause: error });
   } finally {
-    h5.close();
+    try {
+      h5.close();
+    } catch {
+      // Closing a file that failed to read can fail too; the first error is the one worth reporting.
+    }
   }
 }
 
 function findWeightsRoot(h5: Group, h5wasm: H5wasm, label: string): Group {
-  if ('layer_names' in h5.attrs) return h5;
+  if (hasStringListAttr(h5, 'layer_names')) return h5;
   const modelWeights = h5.keys().includes('model_weights') ? h5.get('model_weights') : null;
-  if (modelWeights instanceof h5wasm.Group && 'layer_names' in modelWeights.attrs) return modelWeights;
+  if (modelWeights instanceof h5wasm.Group && hasStringListAttr(modelWeights, 'layer_names')) return modelWeights;
   throw new WeightsError(
-    `${label} is an HDF5 file but not Keras weights: it has no layer_names attribute (nor model_weights/layer_names)`,
+    `${label} is an HDF5 file but not Keras weights: it has no layer_names attribute, nor model_weights/layer_names ` +
+      '(Keras 3 .weights.h5 files are not supported)',
   );
+}
+
+function hasStringListAttr(group: Group, name: string): boolean {
+  const attrs = group.attrs;
+  return name in attrs || `${name}0` in attrs;
+}
+
+/**
+ * A list attribute as Keras writes it: one attribute, or, when it would exceed HDF5's 64 KiB header limit,
+ * chunks `name0`, `name1`, ... in order.
+ */
+function stringListAttr(group: Group, name: string): string[] {
+  const attrs = group.attrs;
+  if (name in attrs) return stringList(attrs[name]?.value);
+  const items: string[] = [];
+  for (let i = 0; `${name}${i}` in attrs; i++) items.push(...stringList(attrs[`${name}${i}`]?.value));
+  return items;
 }
 
 function collectConvDatasets(root: Group, h5wasm: H5wasm, label: string): Map<VggLayerName, FoundDatasets> {
   const found = new Map<VggLayerName, FoundDatasets>();
   const children = new Set(root.keys());
-  for (const layerName of stringList(root.attrs.layer_names?.value)) {
+  for (const layerName of stringListAttr(root, 'layer_names')) {
     if (!children.has(layerName)) {
       throw new WeightsError(`${label} lists layer ${layerName} in layer_names but has no group for it`);
     }
     const group = root.get(layerName);
     if (!(group instanceof h5wasm.Group)) continue;
-    for (const weightName of stringList(group.attrs.weight_names?.value)) {
+    for (const weightName of stringListAttr(group, 'weight_names')) {
       // A nested model (one "vgg19" layer holding them all) names its weights "block1_conv1/kernel:0".
       const vggName = VGG_NAME_IN_PATH.exec(weightName)?.[1] ?? layerName;
       if (!isVggLayerName(vggName)) continue;

@@ -1,5 +1,5 @@
 /** What a weights file is, judged from its first bytes (at least 16 are needed; 512 are better). */
-export type SniffedFormat = 'hdf5' | 'json' | 'html' | 'unknown';
+export type SniffedFormat = 'hdf5' | 'json' | 'html' | 'zip' | 'unknown';
 
 const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** HDF5 allows a user block before the superblock, so the signature may sit at 0, 512, 1024, 2048... */
@@ -12,6 +12,7 @@ export function sniffFormat(head: Uint8Array): SniffedFormat {
   for (const offset of HDF5_OFFSETS) {
     if (bytes.length >= offset + 8 && bytes.subarray(offset, offset + 8).equals(HDF5_SIGNATURE)) return 'hdf5';
   }
+  if (bytes.subarray(0, 4).equals(Buffer.from('PK\x03\x04', 'latin1'))) return 'zip';
   // latin1 keeps every byte as one character, so a UTF-8 byte order mark reads as \xEF\xBB\xBF.
   const text = bytes
     .subarray(0, 512)
@@ -28,6 +29,8 @@ export function describeWrongFormat(format: SniffedFormat): string {
   switch (format) {
     case 'html':
       return 'a web page (HTML/XML), not weights: an error or login page was probably saved in place of the file';
+    case 'zip':
+      return 'a zip archive (a Keras 3 .keras file?), not an .h5 weights file or a TF.js model.json';
     case 'json':
       return 'a JSON file without a TF.js weights manifest';
     case 'hdf5':

@@ -154,6 +154,17 @@ describe('default weights: download on first start', () => {
     expect(await readdir(cacheDir)).toEqual([]);
   });
 
+  it('names a cache folder that cannot be created', async () => {
+    server.route('/keras/notop.h5', { body: h5Bytes });
+    const blocker = path.join(await tempDir(), 'models');
+    await writeFile(blocker, 'a file where the folder should be');
+    await expectWeightsError(
+      start(path.join(blocker, 'cache')),
+      `Cannot create the weights folder ${path.join(blocker, 'cache')}`,
+    );
+    expect(server.hits('/keras/notop.h5')).toBe(0);
+  });
+
   it('names a host that refuses connections', async () => {
     const closed = await startLoopbackServer();
     const url = closed.url('/notop.h5');

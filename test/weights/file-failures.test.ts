@@ -28,9 +28,15 @@ describe('local files that cannot be used', () => {
     await expectWeightsError(loadWeights(file), `${file} is empty`);
   });
 
+  it('a zip archive such as a Keras 3 .keras file', async () => {
+    const file = path.join(await tempDir(), 'vgg19.keras');
+    await writeFile(file, Buffer.from('PK\x03\x04\x14\x00\x00\x00config.json', 'latin1'));
+    await expectWeightsError(loadWeights(file), `${file} is a zip archive (a Keras 3 .keras file?)`);
+  });
+
   it('a file that is not HDF5 nor model.json', async () => {
     const file = path.join(await tempDir(), 'weights.h5');
-    await writeFile(file, Buffer.from('PK\x03\x04 this is a zip, say a .keras archive'));
+    await writeFile(file, Buffer.from('GIF89a\x01\x00\x01\x00 an image saved under the wrong name', 'latin1'));
     await expectWeightsError(loadWeights(file), `${file} is neither a Keras HDF5 (.h5) file nor a TF.js model.json`);
   });
 

@@ -58,6 +58,25 @@ describe('Keras HDF5 loader', () => {
     expect([...weights.layers.keys()]).toEqual(VGG19_LAYER_NAMES.slice(0, 5));
   });
 
+  it('reads list attributes that Keras split into chunks (layer_names0, layer_names1, ...)', async () => {
+    const h5wasm = await loadH5wasm();
+    const file = path.join(await tempDir(), 'chunked.h5');
+    const layers = makeTinyVggWeights({ upTo: 'block2_conv1' });
+    const h5 = new h5wasm.File(file, 'w');
+    h5.create_attribute('layer_names0', ['block1_conv1', 'block1_conv2'], null, 'S12');
+    h5.create_attribute('layer_names1', ['block2_conv1'], null, 'S12');
+    for (const [name, layer] of layers.layers) {
+      const group = h5.create_group(name);
+      group.create_attribute('weight_names0', [`${name}/kernel:0`], null, 'S24');
+      group.create_attribute('weight_names1', [`${name}/bias:0`], null, 'S20');
+      const inner = group.create_group(name);
+      inner.create_dataset({ name: 'kernel:0', data: layer.kernel, shape: [...layer.kernelShape], dtype: '<f' });
+      inner.create_dataset({ name: 'bias:0', data: layer.bias, shape: [layer.bias.length], dtype: '<f' });
+    }
+    h5.close();
+    expectSameWeights(await loadWeights(file, { shapes: 'consistent' }), layers);
+  });
+
   it('reads weights nested in one model layer, and float64 datasets', async () => {
     const h5wasm = await loadH5wasm();
     const file = path.join(await tempDir(), 'nested.h5');
