@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { displayUrl } from './display-url.ts';
 import type { ProgressSink } from './download-progress.ts';
+import { fsProblem } from './fs-problem.ts';
 import { WeightsError } from './weights-error.ts';
 
 export interface DownloadOptions {
@@ -100,7 +101,7 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
   } catch (error) {
     clearTimeout(timer);
     await response.body.cancel().catch(() => undefined);
-    throw new WeightsError(`Cannot save the download to ${dest}: ${fileProblem(error)}`, { cause: error });
+    throw new WeightsError(`Cannot save the download to ${dest}: ${fsProblem(error)}`, { cause: error });
   }
   started = true;
   options.progress?.start(total);
@@ -114,13 +115,13 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
           throw new WeightsError(`${shown} is larger than ${maxBytes.toLocaleString('en-US')} bytes`);
         hash.update(chunk);
         await file.write(chunk).catch((error: unknown) => {
-          throw new WeightsError(`Cannot save the download to ${dest}: ${fileProblem(error)}`, { cause: error });
+          throw new WeightsError(`Cannot save the download to ${dest}: ${fsProblem(error)}`, { cause: error });
         });
         options.progress?.advance(chunk.byteLength);
       }
       if (total !== undefined && received < total) throw new Error('the connection closed early');
       await file.sync().catch((error: unknown) => {
-        throw new WeightsError(`Cannot save the download to ${dest}: ${fileProblem(error)}`, { cause: error });
+        throw new WeightsError(`Cannot save the download to ${dest}: ${fsProblem(error)}`, { cause: error });
       });
       ok = true;
     } catch (error) {
@@ -128,9 +129,9 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
     }
   } finally {
     clearTimeout(timer);
-    await file.close();
+    await file.close().catch(() => undefined);
     options.progress?.finish(ok);
-    if (!ok) await rm(dest, { force: true });
+    if (!ok) await rm(dest, { force: true }).catch(() => undefined);
   }
   return { bytes: received, md5: hash.digest('hex'), finalUrl };
 }
@@ -143,14 +144,6 @@ function requestTarget(url: string): { href: string; headers: Record<string, str
   parsed.username = '';
   parsed.password = '';
   return { href: parsed.href, headers: { authorization: `Basic ${Buffer.from(credentials).toString('base64')}` } };
-}
-
-function fileProblem(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC') return 'the disk is full';
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EROFS') return 'the file system is read-only';
-  return code ?? (error instanceof Error ? error.message : String(error));
 }
 
 /** The network-level cause in a few words, e.g. "connection refused". */

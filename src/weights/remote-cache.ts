@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { withFileLock } from './file-lock.ts';
+import { asCacheError, fsProblem } from './fs-problem.ts';
 import { fetchRemoteSource, type RemoteFetchOptions } from './remote-source.ts';
 import type { WeightsLogger } from './types.ts';
 import { displayUrl } from './display-url.ts';
@@ -41,18 +42,16 @@ export async function cachedRemoteSource(
   const existing = await readCompleteCopy(dir, url);
   if (existing) return { entry: existing, downloaded: false };
   await mkdir(path.dirname(dir), { recursive: true }).catch((error: unknown) => {
-    throw new WeightsError(`Cannot create the weights folder ${cacheDir} (${(error as Error).message})`, {
-      cause: error,
-    });
+    throw new WeightsError(`Cannot create the weights folder ${cacheDir}: ${fsProblem(error)}`, { cause: error });
   });
   return withFileLock(
     dir,
     async (signal) => {
       const ready = await readCompleteCopy(dir, url);
       if (ready) return { entry: ready, downloaded: false };
-      await rm(dir, { recursive: true, force: true });
       options.logger.info({ url: displayUrl(url), dir }, `Fetching VGG19 weights from ${displayUrl(url)}`);
       try {
+        await rm(dir, { recursive: true, force: true }); // whatever an interrupted fetch left
         const fetched = await fetchRemoteSource(url, dir, { ...options, signal });
         const marker = {
           urlHash: urlHash(url),
@@ -63,8 +62,8 @@ export async function cachedRemoteSource(
         await rename(path.join(dir, `${MARKER}.part`), path.join(dir, MARKER));
         return { entry: fetched.entry, downloaded: true };
       } catch (error) {
-        await rm(dir, { recursive: true, force: true });
-        throw error;
+        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        throw asCacheError(error, dir, signal);
       }
     },
     {
@@ -76,7 +75,7 @@ export async function cachedRemoteSource(
 
 /** Forgets the cached copy of `url`, e.g. after it failed to load, so that the next start fetches it again. */
 export async function discardRemoteCopy(cacheDir: string, url: string): Promise<void> {
-  await rm(path.join(remoteCacheDir(cacheDir, url), MARKER), { force: true });
+  await rm(path.join(remoteCacheDir(cacheDir, url), MARKER), { force: true }).catch(() => undefined);
 }
 
 async function readCompleteCopy(dir: string, url: string): Promise<string | undefined> {

@@ -6,6 +6,7 @@ import { displayUrl } from './display-url.ts';
 import type { ProgressSink } from './download-progress.ts';
 import { readHead } from './file-head.ts';
 import { withFileLock } from './file-lock.ts';
+import { asCacheError, fsProblem } from './fs-problem.ts';
 import { downloadToFile } from './http-download.ts';
 import { describeWrongFormat, SNIFF_BYTES, sniffFormat } from './sniff-format.ts';
 import type { WeightsLogger } from './types.ts';
@@ -81,40 +82,14 @@ export async function ensureVerifiedDownload(
   if ((await checkFile(file, spec)) === 'ok') return { file, downloaded: false };
 
   await mkdir(cacheDir, { recursive: true }).catch((error: unknown) => {
-    throw new WeightsError(`Cannot create the weights folder ${cacheDir} (${(error as Error).message})`, {
-      cause: error,
-    });
+    throw new WeightsError(`Cannot create the weights folder ${cacheDir}: ${fsProblem(error)}`, { cause: error });
   });
   return withFileLock(
     file,
-    async (signal) => {
-      // Checked again under the lock: another process may just have finished, or left a bad file behind.
-      const check = await checkFile(file, spec);
-      if (check === 'ok') return { file, downloaded: false };
-      if (check !== 'absent') {
-        options.logger.warn(
-          { file, problem: check.problem },
-          `Discarding the cached weights ${file}: ${check.problem}`,
-        );
-        await rm(file, { force: true });
-      }
-      const part = `${file}.part`;
-      await rm(part, { force: true }); // an interrupted download restarts from the beginning
-      const result = await downloadToFile(spec.url, part, {
-        timeoutMs: options.timeoutMs,
-        signal,
-        progress: options.progress(spec.fileName),
-        maxBytes: spec.bytes * 2,
-      });
-      if (result.bytes !== spec.bytes || result.md5 !== spec.md5) {
-        const problem = await describeMismatch(part, spec, result);
-        await rm(part, { force: true });
-        throw new WeightsError(problem);
-      }
-      await rename(part, file);
-      options.logger.info({ file, bytes: result.bytes, md5: result.md5 }, `Saved verified VGG19 weights to ${file}`);
-      return { file, downloaded: true };
-    },
+    (signal) =>
+      downloadLocked(spec, file, options, signal).catch((error: unknown) => {
+        throw asCacheError(error, file, signal);
+      }),
     {
       signal: options.signal,
       onWait: () =>
@@ -124,6 +99,37 @@ export async function ensureVerifiedDownload(
         ),
     },
   );
+}
+
+async function downloadLocked(
+  spec: DownloadSpec,
+  file: string,
+  options: VerifiedDownloadOptions,
+  signal: AbortSignal,
+): Promise<VerifiedFile> {
+  // Checked again under the lock: another process may just have finished, or left a bad file behind.
+  const check = await checkFile(file, spec);
+  if (check === 'ok') return { file, downloaded: false };
+  if (check !== 'absent') {
+    options.logger.warn({ file, problem: check.problem }, `Discarding the cached weights ${file}: ${check.problem}`);
+    await rm(file, { force: true });
+  }
+  const part = `${file}.part`;
+  await rm(part, { force: true }); // an interrupted download restarts from the beginning
+  const result = await downloadToFile(spec.url, part, {
+    timeoutMs: options.timeoutMs,
+    signal,
+    progress: options.progress(spec.fileName),
+    maxBytes: spec.bytes * 2,
+  });
+  if (result.bytes !== spec.bytes || result.md5 !== spec.md5) {
+    const problem = await describeMismatch(part, spec, result);
+    await rm(part, { force: true });
+    throw new WeightsError(problem);
+  }
+  await rename(part, file);
+  options.logger.info({ file, bytes: result.bytes, md5: result.md5 }, `Saved verified VGG19 weights to ${file}`);
+  return { file, downloaded: true };
 }
 
 async function describeMismatch(
