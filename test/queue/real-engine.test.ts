@@ -56,7 +56,7 @@ describe('JobQueue with the real engine (tiny VGG19 on wasm)', () => {
   beforeAll(async () => {
     expect(await tf.setBackend('wasm')).toBe(true);
     engine = createEngine(makeTinyVggWeights());
-    // One warm-up run: the engine keeps some tensors it builds on first use (flipped kernels) for every run.
+    // One warm-up run, so that anything the engine builds once and keeps for every run is not counted as a leak.
     const warmUp = await request('warm-up', 2).prepare(48);
     await engine.stylize({ ...warmUp, settings: { scales: 1, iterations: 2 } });
   });
