@@ -40,19 +40,25 @@ function barProgress(options: ProgressOptions, stream: NonNullable<ProgressOptio
   let drawnAt = -Infinity;
   const draw = () => {
     const seconds = Math.max((now() - startedAt) / 1000, 0.001);
-    const rate = `${(received / MB / seconds).toFixed(1)} MB/s`;
+    const bytesPerSecond = received / seconds;
+    const rate = `${(bytesPerSecond / MB).toFixed(1)} MB/s`;
     const amount = total
       ? `${(received / MB).toFixed(1)}/${(total / MB).toFixed(1)} MB`
       : `${(received / MB).toFixed(1)} MB`;
     let bar = '';
+    let eta = '';
     if (total) {
       const width = 30;
       const filled = Math.min(width, Math.floor((received / total) * width));
-      bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.floor((received / total) * 100)
-        .toString()
-        .padStart(3)}% `;
+      const percent = `${Math.floor((received / total) * 100)}%`.padStart(4);
+      bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${percent} `;
+      if (received > 0 && received < total) eta = `, ${Math.ceil((total - received) / bytesPerSecond)} s left`;
     }
-    stream.write(`\r${options.label} ${bar}${amount} ${rate}\x1b[K`);
+    const status = `${bar}${amount} ${rate}${eta}`;
+    // One line that fits the terminal, or \r cannot redraw it: the label gives way first.
+    const room = (stream.columns ?? 120) - 1 - status.length - 1;
+    const label = options.label.length <= room ? options.label : `${options.label.slice(0, Math.max(room - 1, 0))}…`;
+    stream.write(`\r${room > 1 ? `${label} ` : ''}${status}\x1b[K`);
     drawnAt = now();
   };
   return {
