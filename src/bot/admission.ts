@@ -1,3 +1,4 @@
+import { queueFullMessage, SHUTTING_DOWN_MESSAGE, userLimitMessage } from '../queue/index.ts';
 import type { BotContext } from './bot-context.ts';
 
 /**
@@ -6,19 +7,16 @@ import type { BotContext } from './bot-context.ts';
  */
 export function admissionRefusal(context: BotContext, userId: string): string | undefined {
   const snapshot = context.queue.snapshot(userId);
-  if (!snapshot.accepting) return 'The bot is restarting. Please try again in a minute.';
+  if (!snapshot.accepting) return SHUTTING_DOWN_MESSAGE;
   const pending = context.pendingUsers.get(userId) ?? 0;
-  const active = (snapshot.user?.jobs.length ?? 0) + pending;
-  if (active >= context.config.queue.maxJobsPerUser) {
-    const id = snapshot.user?.jobs[0]?.id;
-    return id
-      ? `You already have a job in progress (job \`${id}\`). Please wait for it to finish, or cancel it first.`
+  const active = snapshot.user?.jobs.map((job) => job.id) ?? [];
+  if (active.length + pending >= context.config.queue.maxJobsPerUser) {
+    return active.length > 0
+      ? userLimitMessage(active)
       : 'Your previous request is still being prepared. Please wait for it to reach the queue.';
   }
   let pendingAll = 0;
   for (const count of context.pendingUsers.values()) pendingAll += count;
-  if (snapshot.queuedCount + pendingAll >= snapshot.maxQueue) {
-    return `The queue is full (${snapshot.queuedCount} waiting). Please try again in a few minutes.`;
-  }
+  if (snapshot.queuedCount + pendingAll >= snapshot.maxQueue) return queueFullMessage(snapshot.queuedCount);
   return undefined;
 }

@@ -27,3 +27,4 @@ export type {
   SubmitResult,
   WaitingJobInfo,
 } from './types.ts';
+export { queueFullMessage, userLimitMessage, SHUTTING_DOWN_MESSAGE } from './messages.ts';

@@ -74,9 +74,9 @@ describe('queue positions, limits and cancelling', () => {
     const cJob = jobIdOf(bodyOf(cQueued).content);
 
     // The per-user limit: Alice already has a job.
-    expect(await ephemeral(longJob(alice))).toMatch(new RegExp(`already have a job in progress \\(job \`${aJob}\`\\)`));
+    expect(await ephemeral(longJob(alice))).toMatch(new RegExp(`already have a job in the queue \\(job ${aJob}\\)`));
     // The queue is full: two are waiting.
-    expect(await ephemeral(longJob(dave))).toMatch(/queue is full \(2 waiting\)/);
+    expect(await ephemeral(longJob(dave))).toMatch(/queue is full right now \(2 jobs waiting\)/);
 
     // Someone else's Cancel press is refused, privately.
     const wrong = press(c, cJob, dave);
