@@ -23,6 +23,8 @@ export interface LoadWeightsOptions {
   /** Download progress for URLs; `log` by default, since loadWeights is also used from non-interactive code. */
   progress?: ProgressMode;
   signal?: AbortSignal;
+  /** Keep a converted copy of a local .h5 file here (e.g. WEIGHTS_DIR), so the next load skips the HDF5 parser. */
+  convertedCacheDir?: string;
 }
 
 export const SILENT_LOGGER: WeightsLogger = { info() {}, warn() {}, debug() {} };
@@ -34,7 +36,13 @@ export const SILENT_LOGGER: WeightsLogger = { info() {}, warn() {}, debug() {} }
  * resolveWeights for the cached start-up path.
  */
 export async function loadWeights(source: string, options: LoadWeightsOptions = {}): Promise<VggWeights> {
-  if (!isHttpUrl(source)) return loadWeightsFile(localPath(source), { shapes: options.shapes });
+  if (!isHttpUrl(source)) {
+    return loadWeightsFile(localPath(source), {
+      shapes: options.shapes,
+      convertedCacheDir: options.convertedCacheDir,
+      logger: options.logger,
+    });
+  }
   const temp = await mkdtemp(path.join(os.tmpdir(), 'stylebot-weights-'));
   try {
     const logger = options.logger ?? SILENT_LOGGER;

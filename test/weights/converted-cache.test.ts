@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger, memoryDestination } from '../../src/log/logger.ts';
 import { convertedCachePath } from '../../src/weights/converted-cache.ts';
+import { loadWeights } from '../../src/weights/load-weights.ts';
 import { resolveWeights } from '../../src/weights/resolve-weights.ts';
 import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
 import { writeKerasH5 } from '../helpers/weights-fixtures.ts';
@@ -72,6 +73,12 @@ describe('converted copy of an HDF5 file', () => {
     const { file, cacheDir } = await setup();
     await start(file, cacheDir, 'consistent');
     await expectWeightsError(start(file, cacheDir, 'vgg19'), `${file}: block1_conv1 kernel has shape [3,3,3,4]`);
+  });
+
+  it('loadWeights keeps one too when given a folder for it', async () => {
+    const { file, cacheDir, converted } = await setup();
+    await loadWeights(file, { shapes: 'consistent', convertedCacheDir: cacheDir });
+    expect(await readdir(path.dirname(converted))).toEqual([path.basename(converted)]);
   });
 
   it('a cache folder that cannot be written only costs speed', async () => {
