@@ -36,7 +36,7 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const weights = options.weights
-    ? await loadWeights(options.weights, { logger, progress: 'auto' })
+    ? await loadWeights(options.weights, { logger, progress: 'auto', convertedCacheDir: config.weights.cacheDir })
     : await resolveWeights(config.weights, { logger });
   const backend = await selectBackend(options.backend ?? config.engine.backend, logger);
   const engine = createEngine(weights, { logger });
