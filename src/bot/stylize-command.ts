@@ -1,4 +1,5 @@
 import { MessageFlags, type ChatInputCommandInteraction, type Attachment } from 'discord.js';
+import { PRESETS } from '../engine/index.ts';
 import { isUserFacing } from '../errors/user-facing-error.ts';
 import type { BotContext } from './bot-context.ts';
 import { admissionRefusal } from './admission.ts';
@@ -26,9 +27,10 @@ export async function runStylizeCommand(interaction: ChatInputCommandInteraction
   const userId = interaction.user.id;
   const logger = context.logger.child({ interaction: interaction.id, userId, guildId: interaction.guildId });
 
+  const limits = limitsFor(context.config, interaction.guildId);
   let input: StylizeRequestInput;
   try {
-    input = validateStylizeOptions(readOptions(interaction), limitsFor(context.config, interaction.guildId));
+    input = validateStylizeOptions(readOptions(interaction), limits);
   } catch (error) {
     if (!(error instanceof InvalidRequestError)) throw error;
     await interaction.reply({ content: error.userMessage, flags: MessageFlags.Ephemeral });
@@ -77,7 +79,7 @@ export async function runStylizeCommand(interaction: ChatInputCommandInteraction
       userId,
       ...(interaction.guildId ? { guildId: interaction.guildId } : {}),
       size: images.content.width >= images.content.height ? images.content.width : images.content.height,
-      iterations: input.iterations ?? settingsFor(input).iterations ?? context.config.jobs.maxIterations,
+      iterations: input.iterations ?? Math.min(PRESETS.default.iterations, limits.maxIterations),
       settings: settingsFor(input),
       prepare: (size) => prepareInputs(images, input, size, context.config.images.maxSize),
     },
