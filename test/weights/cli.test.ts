@@ -7,9 +7,10 @@ import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
 import { writeTfjsModel } from '../helpers/weights-fixtures.ts';
 import { startLoopbackServer } from './loopback-server.ts';
 import { useTempDirs } from './temp-dir.ts';
+import { SHARED_VGG19 } from '../helpers/shared-data.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
-const sharedModel = path.resolve(repoRoot, '../shared/vgg19-uint8');
+const sharedModel = SHARED_VGG19;
 const tempDir = useTempDirs();
 
 interface Run {

@@ -20,9 +20,10 @@ import { loadWeights, loadWeightsFile } from '../../src/weights/load-weights.ts'
 import { locateWeights } from '../../src/weights/resolve-weights.ts';
 import { md5OfFile, type DownloadSpec } from '../../src/weights/verified-download.ts';
 import { writeKerasH5 } from '../helpers/weights-fixtures.ts';
+import { SHARED_VGG19 } from '../helpers/shared-data.ts';
 
 const FILE_NAME = 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5';
-const sharedModel = path.resolve(import.meta.dirname, '../../../shared/vgg19-uint8');
+const sharedModel = SHARED_VGG19;
 
 interface Timing {
   /** From process start (Node bootstrap included) to weights ready. */

@@ -6,9 +6,10 @@ import { loadWeights } from '../../src/weights/load-weights.ts';
 import { VGG19_LAYERS } from '../../src/weights/vgg19-layout.ts';
 import { writeKerasH5 } from '../helpers/weights-fixtures.ts';
 import { useTempDirs } from './temp-dir.ts';
+import { SHARED_VGG19 } from '../helpers/shared-data.ts';
 
 /** The real ImageNet weights shared beside the repository (uint8-quantized TF.js model); skipped when absent. */
-const sharedModel = path.resolve(import.meta.dirname, '../../../shared/vgg19-uint8');
+const sharedModel = SHARED_VGG19;
 const tempDir = useTempDirs();
 
 interface Manifest {

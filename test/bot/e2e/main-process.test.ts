@@ -1,13 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeDiscord, type FakeDiscord } from '../../fake-discord/index.ts';
+import { hasSharedVgg19, REPO_ROOT, SHARED_VGG19 } from '../../helpers/shared-data.ts';
 
-const root = path.resolve(import.meta.dirname, '../../..');
-const SHARED_WEIGHTS = path.resolve(root, '../shared/vgg19-uint8');
 
 interface Child {
   exit: Promise<number | null>;
@@ -18,7 +16,7 @@ interface Child {
 /** `npm start`'s entry point as a real process, configured only through its environment. */
 function startMain(env: Record<string, string>): Child {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/bot/main.ts'], {
-    cwd: root,
+    cwd: REPO_ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, DOTENV_CONFIG_PATH: '/nonexistent', LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -54,11 +52,11 @@ describe('npm start', () => {
     expect(fake.gateway.connections()).toEqual([]);
   }, 60_000);
 
-  it.skipIf(!existsSync(SHARED_WEIGHTS))(
+  it.skipIf(!hasSharedVgg19)(
     'starts with real weights, logs a one-line summary, and exits 0 on SIGTERM',
     async () => {
       fake = await startFakeDiscord();
-      const child = startMain({ ...fake.env(), VGG19_WEIGHTS: SHARED_WEIGHTS, TFJS_BACKEND: 'wasm' });
+      const child = startMain({ ...fake.env(), VGG19_WEIGHTS: SHARED_VGG19, TFJS_BACKEND: 'wasm' });
       await fake.waitUntil(() => /"msg":"ready as /.test(child.output()), 90_000, 'the ready log line');
       expect(child.output()).toMatch(/backend wasm, weights .*vgg19-uint8/);
       child.kill('SIGTERM');

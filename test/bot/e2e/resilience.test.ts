@@ -19,19 +19,19 @@ async function startJob(h: Harness, iterations: number, size = 128) {
 describe('the bot keeps its jobs through Discord trouble', () => {
   it('a 429 on a progress edit is waited out and the job still completes', async () => {
     harness = await startHarness();
-    const command = await startJob(harness, 200);
+    const command = await startJob(harness, 120);
     const limited = harness.fake.faults.rateLimit({ method: 'PATCH', route: ORIGINAL_EDITS }, { times: 2, retryAfter: 0.5 });
     const final = await waitForEdit(harness.fake, command, '✅', 60_000);
     expect(limited.hits).toBe(2);
     const refused = harness.fake.requests.filter((r) => r.fault === 'rate-limit');
     expect(refused).toHaveLength(2);
-    expect(bodyOf(refused[0]!).content).toMatch(/iteration \d+\/200/);
+    expect(bodyOf(refused[0]!).content).toMatch(/iteration \d+\/120/);
     expect(final.files).toHaveLength(1);
   });
 
   it('a progress edit that fails outright is dropped and the job still completes', async () => {
     harness = await startHarness();
-    const command = await startJob(harness, 200);
+    const command = await startJob(harness, 120);
     // discord.js retries a 500 three times; four in a row make that edit fail for good.
     const broken = harness.fake.faults.serverError({ method: 'PATCH', route: ORIGINAL_EDITS }, { times: 4 });
     const final = await waitForEdit(harness.fake, command, '✅', 60_000);
@@ -42,7 +42,7 @@ describe('the bot keeps its jobs through Discord trouble', () => {
 
   it('a gateway drop mid-job is resumed; the job finishes and new commands still arrive', async () => {
     harness = await startHarness();
-    const command = await startJob(harness, 150);
+    const command = await startJob(harness, 100);
     harness.fake.gateway.dropConnection(4000);
     await harness.fake.gateway.waitForResume();
     await waitForEdit(harness.fake, command, '✅', 60_000);
@@ -53,7 +53,7 @@ describe('the bot keeps its jobs through Discord trouble', () => {
 
   it('after the interaction token expires, the result is delivered by editing the message through the channel', async () => {
     harness = await startHarness();
-    const command = await startJob(harness, 150);
+    const command = await startJob(harness, 100);
     harness.fake.clock.advance(16 * 60 * 1000);
     const final = await harness.fake.waitFor(
       (r) =>
@@ -74,7 +74,7 @@ describe('the bot keeps its jobs through Discord trouble', () => {
 
   it('when the original message cannot be edited either, the result is posted as a new message that mentions the user', async () => {
     harness = await startHarness();
-    const command = await startJob(harness, 150);
+    const command = await startJob(harness, 100);
     const original = command.originalMessage()!;
     harness.fake.clock.advance(16 * 60 * 1000);
     harness.fake.faults.serverError({ method: 'PATCH', route: '/channels/:channel/messages/:message' }, { times: 20, status: 404 });
