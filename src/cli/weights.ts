@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
-import { ConfigError, loadConfig, loadDotenv } from '../config/index.ts';
+import { readConfigOrExit } from '../config/index.ts';
 import { createLogger } from '../log/logger.ts';
 import { loadWeightsFile, locateWeights, WeightsError, type WeightsLocation } from '../weights/index.ts';
 
@@ -17,15 +17,7 @@ const program = new Command('npm run weights')
   .parse();
 const options = program.opts<{ weights?: string; dir?: string; quiet?: boolean }>();
 
-loadDotenv();
-let config;
-try {
-  config = loadConfig(process.env);
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  for (const problem of error.problems) process.stderr.write(`config: ${problem}\n`);
-  process.exit(1);
-}
+const config = readConfigOrExit();
 const weightsConfig = {
   source: options.weights ?? config.weights.source,
   cacheDir: options.dir ?? config.weights.cacheDir,
