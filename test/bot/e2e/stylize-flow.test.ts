@@ -43,4 +43,38 @@ describe('/stylize end to end', () => {
     expect(done.ephemeral).toBe(false);
     expect(fake.internalErrors).toEqual([]);
   });
+
+  it('blends several styles with the user’s options and falls back to JPEG under a small upload limit', async () => {
+    harness = await startHarness();
+    const { fake } = harness;
+    const content = await fake.cdn.add(await photo(200, 150, 'png'), { filename: 'photo.png' });
+    const style = await fake.cdn.add(await artwork(), { filename: 'a.png' });
+    const style2 = await fake.cdn.add(await artwork(96, 160), { filename: 'b.png' });
+    const command = fake.interactions.slashCommand({
+      name: 'stylize',
+      attachmentSizeLimit: 40_000,
+      options: {
+        content,
+        style,
+        style2,
+        style_blend: '1,3',
+        size: 256,
+        iterations: 40,
+        style_weight: 1000,
+        content_weight: 2,
+        tv_weight: 0.01,
+        style_scale: 0.5,
+        preserve_colors: true,
+        seed: 7,
+      },
+    });
+    const final = await waitForEdit(fake, command, '✅');
+    const file = final.files[0]!;
+    expect(file.bytes.length).toBeLessThanOrEqual(40_000);
+    const meta = await sharp(file.bytes).metadata();
+    expect(meta.format).toBe('jpeg');
+    expect(file.name).toBe('stylized.jpg');
+    expect(bodyOf(final).content).toMatch(/weights: content 2 · style 1000 · tv 0\.01/);
+    expect(bodyOf(final).content).toMatch(/JPEG/);
+  });
 });
