@@ -90,3 +90,4 @@ process.stdout.write(
   })}\n`,
 );
 engine.dispose();
+process.stderr.write(`peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`);

@@ -13,43 +13,66 @@ export interface Engine {
   dispose(): void;
 }
 
+/** An Emscripten abort() leaves the wasm module unusable for the rest of the process. */
+function isWasmAbort(error: unknown): boolean {
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  return cause instanceof Error && cause.name === 'RuntimeError' && /^Aborted\(/.test(cause.message);
+}
+
 export interface EngineOptions {
   logger?: Logger;
 }
 
 /**
- * The wasm heap cannot grow past 4 GiB and fragments: runs estimated above this are refused up front with
- * EngineOutOfMemoryError (the queue then retries smaller) rather than dying mid-way.
+ * The wasm heap cannot grow past 4 GiB, and a module that runs out of it aborts for good. Runs whose estimated
+ * peak, times the heap growth measured over it (fragmentation and growth steps: 1.6x at 512 px), would not fit
+ * beside the engine's own tensors are refused up front with EngineOutOfMemoryError, which the queue retries
+ * smaller, instead of killing the backend mid-way.
  */
-const WASM_MEMORY_LIMIT = 3 * 2 ** 30;
+const WASM_HEAP_USABLE = 3.75 * 2 ** 30;
+const WASM_HEAP_PER_ESTIMATED_BYTE = 1.6;
 
 /**
  * Uploads the weights to the active backend (call selectBackend first) once, for every run. Several runs may
  * share an engine at once; each holds only its own tensors.
  */
 export function createEngine(weights: VggWeights, options: EngineOptions = {}): Engine {
+  const before = tf.memory().numBytes;
   const net = new VggNetwork(weights);
+  const engineBytes = tf.memory().numBytes - before;
   const backend = currentBackend();
   const logger = options.logger;
   let running = 0;
   let disposed = false;
+  let crashed: unknown;
   const release = () => {
     if (disposed && running === 0) net.dispose();
   };
   const context = {
     net,
     backend: backend.name,
-    memoryLimitBytes: backend.name === 'wasm' ? WASM_MEMORY_LIMIT : undefined,
+    memoryLimitBytes:
+      backend.name === 'wasm' ? (WASM_HEAP_USABLE - engineBytes) / WASM_HEAP_PER_ESTIMATED_BYTE : undefined,
     logger,
   };
-  logger?.debug({ layers: net.layers.length, source: weights.source, tensors: tf.memory().numTensors }, 'engine ready');
+  logger?.info(
+    { layers: net.layers.length, winograd: net.winogradLayers.length, megabytes: Math.round(engineBytes / 2 ** 20) },
+    'style-transfer engine ready',
+  );
   return {
     backend,
     stylize: async (request, hooks) => {
       if (disposed) throw new Error('the engine has been disposed');
+      if (crashed) throw new Error('the WebAssembly backend crashed earlier; restart the process', { cause: crashed });
       running++;
       try {
         return await runStylize(context, request, hooks);
+      } catch (error) {
+        if (backend.name === 'wasm' && isWasmAbort(error)) {
+          crashed = error;
+          logger?.error({ err: error }, 'the WebAssembly backend aborted (out of memory); restart the process');
+        }
+        throw error;
       } finally {
         running--;
         release();

@@ -17,6 +17,8 @@ const OUT_OF_MEMORY = [
   /invalid typed array length/i,
   /array buffer length exceeds/i,
   /memory access out of bounds/i,
+  // Emscripten's abort(): in the tfjs wasm module, a failed allocation (malloc or XNNPACK's).
+  /^Aborted\(/,
 ];
 
 /**

@@ -17,7 +17,7 @@ const C2 = 0.9;
 const MAX_LINE_SEARCH = 20;
 const FIRST_STEP_PIXELS = 8;
 /** History pairs are two image-sized vectors each: cap their memory and their count. */
-const HISTORY_BYTES = 256 * 1024 * 1024;
+const HISTORY_BYTES = 128 * 1024 * 1024;
 const MAX_HISTORY = 50;
 const MIN_HISTORY = 3;
 

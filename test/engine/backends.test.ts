@@ -8,18 +8,26 @@ import { VggNetwork } from '../../src/engine/vgg-network.ts';
 import { createLogger, memoryDestination } from '../../src/log/logger.ts';
 import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
 
-/** Loss terms and image gradient of the default objective on the tiny model, computed on the active backend. */
-function lossAndGradient(seed: number): { terms: Float32Array; grad: Float32Array } {
-  const net = new VggNetwork(makeTinyVggWeights({ seed }));
+/** Loss terms and image gradient of the default objective on a small model, computed on the active backend. */
+function lossAndGradient(
+  seed: number,
+  widths?: [number, number, number, number, number],
+  side = 32,
+): { terms: Float32Array; grad: Float32Array; winograd: string[] } {
+  const net = new VggNetwork(makeTinyVggWeights({ seed, widths }));
   try {
     return tf.tidy(() => {
-      const shape: [number, number, number, number] = [1, 32, 32, 3];
+      const shape: [number, number, number, number] = [1, side, side, 3];
       const content = tf.randomUniform<tf.Rank.R4>(shape, -110, 110, 'float32', seed + 1);
       const style = tf.randomUniform<tf.Rank.R4>(shape, -110, 110, 'float32', seed + 2);
       const x = tf.randomUniform<tf.Rank.R4>(shape, -110, 110, 'float32', seed + 3);
       const objective = buildObjective(net, PRESETS.default, content, [{ image: style, weight: 1 }]);
       const result = evaluate(net, objective, x);
-      const out = { terms: result.terms.dataSync() as Float32Array, grad: result.grad.dataSync() as Float32Array };
+      const out = {
+        terms: result.terms.dataSync() as Float32Array,
+        grad: result.grad.dataSync() as Float32Array,
+        winograd: net.winogradLayers,
+      };
       disposeObjective(objective);
       return out;
     });
@@ -28,26 +36,39 @@ function lossAndGradient(seed: number): { terms: Float32Array; grad: Float32Arra
   }
 }
 
+function expectAgreement(a: ReturnType<typeof lossAndGradient>, b: ReturnType<typeof lossAndGradient>, tolerance: number) {
+  for (let i = 0; i < 4; i++) {
+    expect(b.terms[i]).toBeGreaterThan(0);
+    expect(Math.abs(a.terms[i]! - b.terms[i]!) / b.terms[i]!).toBeLessThan(tolerance);
+  }
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < b.grad.length; i++) {
+    diff += (a.grad[i]! - b.grad[i]!) ** 2;
+    norm += b.grad[i]! ** 2;
+  }
+  expect(norm).toBeGreaterThan(0);
+  expect(Math.sqrt(diff / norm)).toBeLessThan(tolerance);
+}
+
 describe('backends', () => {
   it('wasm and cpu agree within float tolerance on a tiny model', async () => {
     await selectBackend('cpu');
     const cpu = lossAndGradient(3);
     await selectBackend('wasm');
     expect(tf.getBackend()).toBe('wasm');
-    const wasm = lossAndGradient(3);
+    expectAgreement(lossAndGradient(3), cpu, 1e-5);
+  });
 
-    for (let i = 0; i < 4; i++) {
-      expect(cpu.terms[i]).toBeGreaterThan(0);
-      expect(Math.abs(wasm.terms[i]! - cpu.terms[i]!) / cpu.terms[i]!).toBeLessThan(1e-5);
-    }
-    let diff = 0;
-    let norm = 0;
-    for (let i = 0; i < cpu.grad.length; i++) {
-      diff += (wasm.grad[i]! - cpu.grad[i]!) ** 2;
-      norm += cpu.grad[i]! ** 2;
-    }
-    expect(norm).toBeGreaterThan(0);
-    expect(Math.sqrt(diff / norm)).toBeLessThan(1e-5);
+  it('wasm runs 256-channel layers as Winograd convolutions and still agrees with cpu', async () => {
+    const widths: [number, number, number, number, number] = [4, 6, 256, 8, 8];
+    await selectBackend('cpu');
+    const cpu = lossAndGradient(5, widths, 40);
+    expect(cpu.winograd).toEqual([]);
+    await selectBackend('wasm');
+    const wasm = lossAndGradient(5, widths, 40);
+    expect(wasm.winograd).toEqual(['block3_conv2', 'block3_conv3', 'block3_conv4']);
+    expectAgreement(wasm, cpu, 1e-4);
   });
 
   it('auto picks WebAssembly when native TensorFlow is not installed, and logs the choice', async () => {

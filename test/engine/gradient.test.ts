@@ -34,7 +34,7 @@ function referenceLoss(
   let h: tf.Tensor4D = x;
   for (const layer of net.layers.slice(0, 13)) {
     if (layer.poolBefore) h = pooling === 'avg' ? tf.avgPool(h, 2, 2, 'valid') : tf.maxPool(h, 2, 2, 'valid');
-    h = tf.relu(tf.add(tf.conv2d(h, layer.kernel, 1, 'same'), layer.bias));
+    h = tf.relu(tf.add<tf.Tensor4D>(tf.conv2d(h, layer.kernel, 1, 'same'), layer.bias));
     outputs.push(h);
   }
   let loss = tf.scalar(0);

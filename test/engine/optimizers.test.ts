@@ -56,7 +56,7 @@ function rosenbrock(budget: number): OptimizationProblem {
         const f = tf.sum(tf.add(tf.mul(100, tf.square(r)), tf.square(tf.sub(1, u))));
         const du = tf.sub(tf.mul(-400, tf.mul(u, r)), tf.mul(2, tf.sub(1, u)));
         const dv = tf.mul(200, r);
-        return { terms: tf.stack([f, f, tf.scalar(0), tf.scalar(0)]) as tf.Tensor1D, grad: tf.concat([du, dv], 1).reshape<tf.Rank.R4>(x.shape) };
+        return { terms: tf.stack([f, f, tf.scalar(0), tf.scalar(0)]) as tf.Tensor1D, grad: tf.concat([du, dv], 1).reshape<tf.Tensor4D>(x.shape) };
       }),
     report: () => Promise.resolve(true),
   };

@@ -132,6 +132,7 @@ describe('isOutOfMemoryError', () => {
     new Error('OOM when allocating tensor with shape[1,64,2048,2048]'),
     new Error('CUDA_ERROR_OUT_OF_MEMORY: out of memory'),
     new Error('Resource exhausted: failed to allocate memory'),
+    Object.assign(new Error('Aborted(). Build with -sASSERTIONS for more info.'), { name: 'RuntimeError' }),
   ])('recognizes %s', (error) => expect(isOutOfMemoryError(error)).toBe(true));
 
   it.each([new Error('Tensor is disposed'), new TypeError('x is undefined'), 'boom', undefined])(
