@@ -25,6 +25,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     backend: { type: 'string', default: 'wasm' },
     every: { type: 'string', default: '0' },
+    snap: { type: 'string', default: '' },
     weights: { type: 'string', default: path.join(SHARED, 'vgg19-uint8') },
   },
 });
@@ -48,12 +49,18 @@ const engine = createEngine(await loadWeights(values.weights));
 const content = await load(imagePath(values.content), size);
 const style = await load(imagePath(values.style), size);
 const every = Number(values.every);
+const snapAt = new Set(values.snap.split(',').filter(Boolean).map(Number));
+const snaps: { iteration: number; seconds: number; file: string; image: Promise<RgbImage> }[] = [];
 const started = performance.now();
 const cpu = process.cpuUsage();
 const result = await engine.stylize(
   { content, styles: [{ image: style, weight: 1 }], preset: values.preset as PresetName, settings: JSON.parse(values.set) as Partial<StylizeSettings> },
   {
     onProgress: (p) => {
+      if (snapAt.has(p.iteration)) {
+        const file = out.replace(/\.png$/, `-it${p.iteration}.png`);
+        snaps.push({ iteration: p.iteration, seconds: p.elapsedMs / 1000, file, image: p.renderPreview() });
+      }
       if (every > 0 && (p.iteration % every === 0 || p.iteration === 1)) {
         const l = p.loss;
         process.stdout.write(
@@ -69,14 +76,25 @@ const used = process.cpuUsage(cpu);
 await sharp(Buffer.from(result.image.data), { raw: { width: result.image.width, height: result.image.height, channels: 3 } })
   .png()
   .toFile(out);
-const judged = execFileSync('/usr/bin/python3', [
-  path.join(SHARED, 'tools/judge.py'),
-  values.weights,
-  imagePath(values.content),
-  imagePath(values.style),
-  out,
-  String(size),
-]).toString().trim();
+const judge = (file: string) =>
+  JSON.parse(
+    execFileSync('/usr/bin/python3', [
+      path.join(SHARED, 'tools/judge.py'),
+      values.weights,
+      imagePath(values.content),
+      imagePath(values.style),
+      file,
+      String(size),
+    ]).toString(),
+  ) as unknown;
+for (const snap of snaps) {
+  const image = await snap.image;
+  await sharp(Buffer.from(image.data), { raw: { width: image.width, height: image.height, channels: 3 } })
+    .png()
+    .toFile(snap.file);
+  process.stdout.write(`${JSON.stringify({ iteration: snap.iteration, seconds: snap.seconds, judge: judge(snap.file) })}\n`);
+}
+const judged = judge(out);
 process.stdout.write(
   `${JSON.stringify({
     out,
@@ -86,7 +104,7 @@ process.stdout.write(
     stopReason: result.stopReason,
     wallSeconds: Math.round((performance.now() - started) / 100) / 10,
     cpuSeconds: Math.round((used.user + used.system) / 1e5) / 10,
-    judge: JSON.parse(judged) as unknown,
+    judge: judged,
   })}\n`,
 );
 engine.dispose();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKENDS, type BackendChoice } from '../config/index.ts';
-import { readConfigOrExit } from '../config/read-config-or-exit.ts';
+import { readConfigOrExit } from '../config/index.ts';
 import { createBenchmark, selectBackend } from '../engine/index.ts';
 import { loadWeights } from '../weights/index.ts';
 
@@ -15,7 +15,9 @@ import { loadWeights } from '../weights/index.ts';
 
 const wholeNumber = (min: number, max: number) => (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
+  }
   return n;
 };
 
@@ -84,7 +86,8 @@ try {
     process.stdout.write(
       `${backend.name}${backend.gpu ? ' (GPU)' : ''} · ${options.size} px · ${options.iters} iterations · ` +
         `${result.msPerIter} ms/iter (CPU time ${(cpuMs / options.iters).toFixed(0)} ms/iter) · ` +
-        `${result.tensorsLeaked} tensors leaked · peak RSS ${result.rssMB} MB · weights: ${weights?.source ?? 'random'}\n`,
+        `${result.tensorsLeaked} tensors leaked · peak RSS ${result.rssMB} MB · ` +
+        `weights: ${weights?.source ?? 'random'}\n`,
     );
   }
   process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -46,7 +46,8 @@ async function selectAutomatically(logger: Logger | undefined): Promise<BackendI
 }
 
 async function force(choice: Exclude<BackendChoice, 'auto'>): Promise<BackendInfo> {
-  const attempt = choice === 'tensorflow' ? await tryTensorflow() : choice === 'wasm' ? await tryWasm() : await tryCpu();
+  const attempt =
+    choice === 'tensorflow' ? await tryTensorflow() : choice === 'wasm' ? await tryWasm() : await tryCpu();
   if (attempt.info) return { ...attempt.info, reason: `forced by TFJS_BACKEND=${choice}` };
   const detail = attempt.failure instanceof Error ? `: ${attempt.failure.message}` : '';
   throw new BackendUnavailableError(

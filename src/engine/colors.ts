@@ -135,5 +135,6 @@ export function symmetricPower(m: number[][], power: number): number[][] {
     }
   }
   const scaled = [0, 1, 2].map((i) => Math.max(a[i]![i]!, 1e-3) ** power);
-  return [0, 1, 2].map((i) => [0, 1, 2].map((j) => [0, 1, 2].reduce((s, k) => s + v[i]![k]! * scaled[k]! * v[j]![k]!, 0)));
+  const entry = (i: number, j: number) => [0, 1, 2].reduce((s, k) => s + v[i]![k]! * scaled[k]! * v[j]![k]!, 0);
+  return [0, 1, 2].map((i) => [0, 1, 2].map((j) => entry(i, j)));
 }

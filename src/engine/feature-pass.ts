@@ -127,9 +127,16 @@ function poolBackward(
       const [, height, width] = input.shape;
       const [, h, w] = dy.shape;
       const up = tf.image.resizeNearestNeighbor(tf.mul<tf.Tensor4D>(dy, 0.25), [2 * h, 2 * w]);
-      return height === 2 * h && width === 2 * w ? up : tf.pad(up, [[0, 0], [0, height - 2 * h], [0, width - 2 * w], [0, 0]]);
+      if (height === 2 * h && width === 2 * w) return up;
+      return tf.pad(up, [
+        [0, 0],
+        [0, height - 2 * h],
+        [0, width - 2 * w],
+        [0, 0],
+      ]);
     });
   }
   if (!output) throw new Error('max pooling backward needs the pooled output');
-  return tf.engine().runKernel<tf.Tensor4D>(tf.MaxPoolGrad, { dy, input, output }, { filterSize: 2, strides: 2, pad: 'valid' });
+  const attrs = { filterSize: 2, strides: 2, pad: 'valid' };
+  return tf.engine().runKernel<tf.Tensor4D>(tf.MaxPoolGrad, { dy, input, output }, attrs);
 }

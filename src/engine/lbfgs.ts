@@ -1,5 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
-import { Evaluator, readScalar, readValues, type OptimizationProblem, type OptimizationResult, type Probe } from './probe.ts';
+import {
+  Evaluator,
+  readScalar,
+  readValues,
+  type OptimizationProblem,
+  type OptimizationResult,
+  type Probe,
+} from './probe.ts';
 import type { LossTerms } from './types.ts';
 
 /**
@@ -141,8 +148,9 @@ function twoLoop(grad: tf.Tensor4D, history: readonly Pair[], hDiag: number): tf
 }
 
 /**
- * Starting at t = 1, finds t with f(x + t·d) ≤ f0 + c1·t·slope0 and |slope(t)| ≤ c2·|slope0| (strong Wolfe), or the best
- * sufficient-decrease point seen when the budget or the run ends first. Undefined when no point decreased f.
+ * Starting at t = 1, finds t with f(x + t·d) ≤ f0 + c1·t·slope0 and |slope(t)| ≤ c2·|slope0| (strong Wolfe),
+ * or the best sufficient-decrease point seen when the budget or the run ends first. Undefined when no point
+ * decreased f.
  */
 async function lineSearch(
   evaluator: Evaluator,
@@ -161,7 +169,8 @@ async function lineSearch(
       trial.dispose();
     }
     owned.add(probe.grad);
-    return { t, f: finiteOr(probe.loss.total, Infinity), slope: finiteOr(probe.slope, 0), loss: probe.loss, grad: probe.grad };
+    const f = finiteOr(probe.loss.total, Infinity);
+    return { t, f, slope: finiteOr(probe.slope, 0), loss: probe.loss, grad: probe.grad };
   };
   const armijo = (p: Point) => p.f <= f0 + C1 * p.t * slope0;
   const curvatureOk = (p: Point) => Math.abs(p.slope) <= -C2 * slope0;

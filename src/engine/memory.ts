@@ -30,8 +30,10 @@ export function estimatePeakBytes(
   const largest = Math.max(...main);
   const tapped = used.reduce((sum, index) => sum + (main[index] ?? 0), 0);
   const pixels = finest.width * finest.height * 3;
-  const optimizer = settings.optimizer === 'lbfgs' ? (2 * historySize(finest.width * finest.height) + 8) * pixels : 6 * pixels;
+  const vectors = settings.optimizer === 'lbfgs' ? 2 * historySize(finest.width * finest.height) + 8 : 6;
+  const optimizer = vectors * pixels;
   const mainPass = activations + 3 * largest + 2 * tapped + optimizer;
-  const stylePass = Math.max(0, ...styleSizes.map((s) => 3 * Math.max(...maps(s.width, s.height)))) + tapped + optimizer;
+  const largestStyleMap = Math.max(0, ...styleSizes.map((s) => Math.max(...maps(s.width, s.height))));
+  const stylePass = 3 * largestStyleMap + tapped + optimizer;
   return 4 * Math.max(mainPass, stylePass);
 }

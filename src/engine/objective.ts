@@ -11,8 +11,8 @@ import type { VggNetwork } from './vgg-network.ts';
  * With F a layer's [H·W, C] feature matrix, G = FᵀF/(C·H·W) its Gram matrix, P and A the targets:
  * - `mse` (neural-style, and the PyTorch reference tools): content = mean((F−P)²), style = mean over the C×C
  *   entries of (G−A)²;
- * - `paper` (the seed article): content = Σ(F−P)²/(4·C·H·W), style = Σ(Ĝ−Â)²/(4·C²·(H·W)²) with unnormalized
- *   Ĝ = FᵀF, which equals Σ(G−A)²/4.
+ * - `paper` (the seed article): content = Σ(F−P)²/(4·C·H·W), style = Σ(Ĝ−Â)²/(4·C²·(H·W)²) with
+ *   unnormalized   Ĝ = FᵀF, which equals Σ(G−A)²/4.
  * Each term is multiplied by its run weight times its layer weight. TV is Σ of squared differences between
  * neighbouring pixels (on 0-255 values) times the TV weight.
  */

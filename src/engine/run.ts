@@ -1,24 +1,21 @@
 import * as tf from '@tensorflow/tfjs';
-import type { RgbImage } from '../images/rgb-image.ts';
-import { rgbToTensor, tensorToRgb } from '../images/tensor-convert.ts';
 import type { Logger } from '../log/logger.ts';
 import { adam } from './adam.ts';
-import { greyscale, matchColors, matchedGreyscale, withChromaOf } from './colors.ts';
 import { isOutOfMemoryError } from './errors.ts';
-import { EtaEstimator } from './eta.ts';
 import { initialImage } from './init.ts';
 import { lbfgs } from './lbfgs.ts';
 import { estimatePeakBytes } from './memory.ts';
 import { evaluate, type Objective } from './objective.ts';
-import { clipToPixelRange, fromCaffe, resizeImage, rgbTensorToCaffe } from './pixels.ts';
+import { clipToPixelRange, resizeImage } from './pixels.ts';
 import { resolveSettings } from './presets.ts';
+import { RunProgress } from './progress.ts';
+import { disposeImages, prepareImages, renderPreview, toRgbImage, type PreparedImages } from './run-images.ts';
 import type { OptimizationProblem, OptimizationResult } from './probe.ts';
 import { planScales, type ScaleStep } from './scales.ts';
-import { buildObjective, disposeObjective, type WeightedImage } from './targets.ts';
+import { buildObjective, disposeObjective } from './targets.ts';
 import {
   EngineOutOfMemoryError,
   StylizeAbortedError,
-  type LossTerms,
   type RunHooks,
   type StylizeRequest,
   type StylizeResult,
@@ -35,21 +32,17 @@ export interface RunContext {
   readonly logger?: Logger;
 }
 
-/** The images as the network sees them, and how to turn an optimized image back into the user's colours. */
-interface PreparedImages {
-  readonly content: tf.Tensor4D;
-  readonly styles: WeightedImage[];
-  /** Only for luminance-only transfer: the content's colours, whose chroma the result keeps. */
-  readonly contentRgb: tf.Tensor3D | undefined;
-}
-
 /**
  * One style transfer, coarse to fine. Every iteration is one evaluation of the loss and its gradient (a
  * forward and a backward pass): L-BFGS line-search evaluations count like Adam steps, so `iterations` bounds
  * the cost and the progress count alike. Iterations an optimizer leaves unused at a scale (it converged) carry
  * over to the next scale. All tensors the run creates are freed however it ends.
  */
-export async function runStylize(context: RunContext, request: StylizeRequest, hooks: RunHooks = {}): Promise<StylizeResult> {
+export async function runStylize(
+  context: RunContext,
+  request: StylizeRequest,
+  hooks: RunHooks = {},
+): Promise<StylizeResult> {
   const startedAt = performance.now();
   const requested = resolveSettings(request.preset, request.settings);
   validateRequest(request, requested, context.net);
@@ -60,8 +53,9 @@ export async function runStylize(context: RunContext, request: StylizeRequest, h
   const { width, height } = request.content;
   const plan = planScales(width, height, settings.scales, settings.iterations, minimumSide(context.net, settings));
   checkMemory(context, settings, plan, request);
+  const scales = plan.map((s) => `${s.width}x${s.height}`);
   context.logger?.info(
-    { width, height, iterations: settings.iterations, scales: plan.map((s) => `${s.width}x${s.height}`), optimizer: settings.optimizer, seed: settings.seed },
+    { width, height, iterations: settings.iterations, scales, optimizer: settings.optimizer, seed: settings.seed },
     'style transfer started',
   );
 
@@ -70,41 +64,17 @@ export async function runStylize(context: RunContext, request: StylizeRequest, h
   try {
     prepared = prepareImages(request, settings);
     const images = prepared;
-    const eta = new EtaEstimator(plan);
-    let iteration = 0;
-    let initialLoss: LossTerms | undefined;
+    const progress = new RunProgress(plan, settings.iterations, startedAt, hooks);
     let result: OptimizationResult | undefined;
     let carry = 0;
-
     for (const [index, step] of plan.entries()) {
-      const scale = { index, count: plan.length, width: step.width, height: step.height };
-      let doneInScale = 0;
       const budget = step.iterations + carry;
-      const report: OptimizationProblem['report'] = async (image, loss) => {
-          iteration++;
-          doneInScale++;
-          initialLoss ??= loss;
-          eta.record(index, performance.now());
-          if (signal?.aborted) throw new StylizeAbortedError();
-          hooks.onProgress?.({
-            iteration,
-            total: settings.iterations,
-            elapsedMs: Math.round(performance.now() - startedAt),
-            etaMs: eta.remainingMs(index, doneInScale),
-            loss,
-            scale,
-            renderPreview: () => renderPreview(image, images),
-          });
-          // Let timers, sockets and the abort signal in between iterations (tfjs on wasm/cpu never yields).
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          if (signal?.aborted) throw new StylizeAbortedError();
-          return hooks.timeLimitMs === undefined || performance.now() - startedAt < hooks.timeLimitMs;
-      };
+      const report = progress.reporter(index, (image) => renderPreview(image, images));
       result = await optimizeScale(context.net, settings, images, step, x, { budget, report });
       x?.dispose();
       x = result.x;
       carry = budget - result.evaluations;
-      eta.carryOver(index, carry);
+      progress.carryOver(index, carry);
       if (result.stopped) break;
     }
 
@@ -113,15 +83,17 @@ export async function runStylize(context: RunContext, request: StylizeRequest, h
     if (final !== x) final.dispose();
     const seconds = (performance.now() - startedAt) / 1000;
     const stopReason = result!.stopped ? 'time-limit' : 'completed';
-    context.logger?.info({ seconds: round(seconds), iterations: iteration, stopReason, loss: result!.loss }, 'style transfer finished');
+    const iterations = progress.iterations;
+    const summary = { seconds: round(seconds), iterations, stopReason, loss: result!.loss };
+    context.logger?.info(summary, 'style transfer finished');
     return {
       image,
-      iterations: iteration,
+      iterations,
       seconds,
-      msPerIter: iteration > 0 ? (seconds * 1000) / iteration : 0,
+      msPerIter: iterations > 0 ? (seconds * 1000) / iterations : 0,
       backend: context.backend,
       loss: result!.loss,
-      initialLoss: initialLoss!,
+      initialLoss: progress.initialLoss!,
       stopReason,
       settings,
     };
@@ -132,11 +104,7 @@ export async function runStylize(context: RunContext, request: StylizeRequest, h
     throw error;
   } finally {
     x?.dispose();
-    if (prepared) {
-      prepared.content.dispose();
-      for (const style of prepared.styles) style.image.dispose();
-      prepared.contentRgb?.dispose();
-    }
+    if (prepared) disposeImages(prepared);
   }
 }
 
@@ -161,16 +129,34 @@ async function optimizeScale(
       for (const style of styles) style.image.dispose();
     }
     start = previous
-      ? tf.tidy(() => clipToPixelRange(resizeImage(previous, step.height, step.width)))
+      ? upscaleStart(previous, content, settings.init)
       : initialImage(settings.init, content, settings.noiseRatio, settings.seed!);
     const target = objective;
     const problem: OptimizationProblem = { ...run, evaluate: (image) => evaluate(net, target, image) };
-    return settings.optimizer === 'lbfgs' ? await lbfgs(problem, start) : await adam(problem, start, settings.learningRate);
+    return settings.optimizer === 'lbfgs'
+      ? await lbfgs(problem, start)
+      : await adam(problem, start, settings.learningRate);
   } finally {
     content.dispose();
     start?.dispose();
     if (objective) disposeObjective(objective);
   }
+}
+
+/**
+ * The start of a finer scale: the coarser result, upscaled. When the run started from the photo, the photo's
+ * fine detail that the coarse scale could not hold is added back (content minus its own down-and-up-scaled
+ * copy); the plain upscale is blurry at the finer scale, and the optimizer would spend iterations restoring it.
+ */
+function upscaleStart(previous: tf.Tensor4D, content: tf.Tensor4D, init: StylizeSettings['init']): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [, height, width] = content.shape;
+    const up = resizeImage(previous, height, width);
+    if (init !== 'content') return clipToPixelRange(up);
+    const [, coarseHeight, coarseWidth] = previous.shape;
+    const blurred = resizeImage(resizeImage(content, coarseHeight, coarseWidth), height, width);
+    return clipToPixelRange(up.add(content.sub(blurred)));
+  });
 }
 
 /** Style images shrink with the scale like the content, but not below 32 px a side: Gram matrices need area. */
@@ -180,62 +166,19 @@ function scaleStyle(image: tf.Tensor4D, factor: number): tf.Tensor4D {
   return resizeImage(image, Math.round(height * f), Math.round(width * f));
 }
 
-function prepareImages(request: StylizeRequest, settings: StylizeSettings): PreparedImages {
-  return tf.tidy(() => {
-    const contentRgb = rgbToTensor(request.content);
-    const styles = request.styles.map(({ image, weight }) => {
-      const rgb = rgbToTensor(image);
-      const seen =
-        settings.colors === 'luminance'
-          ? matchedGreyscale(rgb, contentRgb)
-          : settings.colors === 'match'
-            ? matchColors(rgb, contentRgb)
-            : rgb;
-      return { image: rgbTensorToCaffe(seen), weight };
-    });
-    const content = rgbTensorToCaffe(settings.colors === 'luminance' ? greyscale(contentRgb) : contentRgb);
-    return { content, styles, contentRgb: settings.colors === 'luminance' ? contentRgb : undefined };
-  });
-}
-
-/** The user-visible colours of an optimized image, at its own size. */
-function present(x: tf.Tensor4D, images: PreparedImages): tf.Tensor3D {
-  return tf.tidy(() => {
-    const rgb = fromCaffe(x);
-    if (!images.contentRgb) return rgb;
-    const [height, width] = rgb.shape;
-    const content = images.contentRgb.shape[0] === height && images.contentRgb.shape[1] === width
-      ? images.contentRgb
-      : resizeImage(images.contentRgb.expandDims<tf.Tensor4D>(0), height, width).squeeze<tf.Tensor3D>([0]);
-    return withChromaOf(rgb, content);
-  });
-}
-
-async function toRgbImage(x: tf.Tensor4D, images: PreparedImages): Promise<RgbImage> {
-  const rgb = present(x, images);
-  try {
-    return await tensorToRgb(rgb);
-  } finally {
-    rgb.dispose();
-  }
-}
-
-function renderPreview(x: tf.Tensor4D, images: PreparedImages): Promise<RgbImage> {
-  if (x.isDisposed) {
-    return Promise.reject(new Error('renderPreview() must be called synchronously inside onProgress'));
-  }
-  // The snapshot is taken now; only its download waits.
-  const rgb = present(x, images);
-  return tensorToRgb(rgb).finally(() => rgb.dispose());
-}
-
-function checkMemory(context: RunContext, settings: StylizeSettings, plan: readonly ScaleStep[], request: StylizeRequest) {
-  if (context.memoryLimitBytes === undefined) return;
+function checkMemory(
+  context: RunContext,
+  settings: StylizeSettings,
+  plan: readonly ScaleStep[],
+  request: StylizeRequest,
+): void {
+  const limit = context.memoryLimitBytes;
+  if (limit === undefined) return;
   const bytes = estimatePeakBytes(context.net, settings, plan, request.styles.map((s) => s.image));
-  if (bytes > context.memoryLimitBytes) {
-    throw new EngineOutOfMemoryError({
-      cause: new Error(`estimated peak ${Math.round(bytes / 2 ** 20)} MiB > limit ${Math.round(context.memoryLimitBytes / 2 ** 20)} MiB`),
-    });
+  if (bytes > limit) {
+    const mib = (n: number) => Math.round(n / 2 ** 20);
+    const cause = new Error(`estimated peak ${mib(bytes)} MiB > limit ${mib(limit)} MiB`);
+    throw new EngineOutOfMemoryError({ cause });
   }
 }
 

@@ -14,7 +14,9 @@ const weight = z
 
 const layerList = z
   .array(
-    z.object({ layer: z.enum(VGG19_LAYER_NAMES, { error: 'must name a VGG19 layer such as block4_conv2' }), weight }).strict(),
+    z
+      .object({ layer: z.enum(VGG19_LAYER_NAMES, { error: 'must name a VGG19 layer such as block4_conv2' }), weight })
+      .strict(),
   )
   .max(SETTING_LIMITS.layers, { error: `may list at most ${SETTING_LIMITS.layers} layers` })
   .refine((list) => new Set(list.map((l) => l.layer)).size === list.length, { error: 'lists a layer twice' });

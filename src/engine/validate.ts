@@ -9,7 +9,8 @@ export const MAX_IMAGE_SIDE = 16_384;
 /** Smallest side that still leaves one pixel at the deepest layer used (each pooling halves it). */
 export function minimumSide(net: VggNetwork, settings: StylizeSettings): number {
   const used = [...settings.contentLayers, ...settings.styleLayers].map(({ layer }) => net.layer(layer));
-  const pools = used.reduce((n, layer) => Math.max(n, net.layers.slice(0, layer.index + 1).filter((l) => l.poolBefore).length), 0);
+  const deepest = Math.max(...used.map((layer) => layer.index));
+  const pools = net.layers.slice(0, deepest + 1).filter((layer) => layer.poolBefore).length;
   return 2 ** pools;
 }
 

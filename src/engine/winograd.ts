@@ -26,7 +26,12 @@ const G = [
 export type WinogradFilter = readonly tf.Tensor2D[];
 
 /** Transforms an HWIO [3, 3, C, K] kernel; `flip` first rotates it 180° and swaps C and K (input gradients). */
-export function winogradFilter(kernel: Float32Array, inChannels: number, outChannels: number, flip = false): WinogradFilter {
+export function winogradFilter(
+  kernel: Float32Array,
+  inChannels: number,
+  outChannels: number,
+  flip = false,
+): WinogradFilter {
   const [c, k] = flip ? [outChannels, inChannels] : [inChannels, outChannels];
   const size = c * k;
   // tap(a, b) is the [c, k] matrix of kernel position (a, b) in the orientation wanted.
@@ -121,7 +126,9 @@ export function winogradConv2d(
   const products: tf.Tensor2D[] = [];
   for (const [i, row] of rows.entries()) {
     const transformed = tf.tidy(() => {
-      const slices = Array.from({ length: 6 }, (_, k) => row.slice([0, k < 4 ? 0 : 1, k % 4, 0], [th, tw, 1, channels]));
+      const slices = Array.from({ length: 6 }, (_, k) =>
+        row.slice([0, k < 4 ? 0 : 1, k % 4, 0], [th, tw, 1, channels]),
+      );
       return inputTransform(slices);
     });
     row.dispose();

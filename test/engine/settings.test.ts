@@ -76,23 +76,25 @@ describe('presets and settings', () => {
 });
 
 describe('coarse-to-fine plan', () => {
-  it('halves per scale, drops scales below 128 px, and spends the whole budget', () => {
-    const plan = planScales(512, 384, 3, 300);
-    expect(plan.map((s) => [s.width, s.height])).toEqual([
-      [128, 96],
-      [256, 192],
-      [512, 384],
+  it('halves per scale, drops scales below 512 px, and spends the whole budget, most of it coarse', () => {
+    expect(planScales(2048, 1536, 3, 80)).toEqual([
+      { width: 512, height: 384, iterations: 36 },
+      { width: 1024, height: 768, iterations: 24 },
+      { width: 2048, height: 1536, iterations: 20 },
     ]);
-    expect(plan.reduce((n, s) => n + s.iterations, 0)).toBe(300);
-    expect(planScales(200, 150, 3, 100).map((s) => s.width)).toEqual([200]);
-    expect(planScales(256, 256, 2, 100).map((s) => s.width)).toEqual([128, 256]);
+    expect(planScales(1024, 768, 3, 80)).toEqual([
+      { width: 512, height: 384, iterations: 48 },
+      { width: 1024, height: 768, iterations: 32 },
+    ]);
+    expect(planScales(768, 512, 3, 100)).toEqual([{ width: 768, height: 512, iterations: 100 }]);
+    expect(planScales(2000, 1500, 1, 100).map((s) => s.width)).toEqual([2000]);
   });
 
   it('keeps at least one iteration per scale and the output size last', () => {
-    const plan = planScales(1000, 700, 4, 2);
+    const plan = planScales(2000, 1400, 4, 2);
     expect(plan).toHaveLength(2);
-    expect(plan.at(-1)).toEqual({ width: 1000, height: 700, iterations: 1 });
-    expect(planScales(1000, 700, 4, 1)).toEqual([{ width: 1000, height: 700, iterations: 1 }]);
+    expect(plan.at(-1)).toEqual({ width: 2000, height: 1400, iterations: 1 });
+    expect(planScales(2000, 1400, 4, 1)).toEqual([{ width: 2000, height: 1400, iterations: 1 }]);
   });
 });
 

@@ -67,18 +67,17 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
   });
 
   it('goes coarse to fine: scales, their sizes, a sensible ETA, and the output at full size', async () => {
-    const big = photo(256, 160, 2);
+    const big = photo(1024, 640, 2);
     const seen: Progress[] = [];
     const result = await engine.stylize(
-      { content: big, styles: [{ image: stripes(200, 200), weight: 1 }], settings: { iterations: 12, scales: 3 } },
+      { content: big, styles: [{ image: stripes(300, 300), weight: 1 }], settings: { iterations: 12, scales: 3 } },
       { onProgress: (p) => seen.push(p) },
     );
-    expect(result.image).toMatchObject({ width: 256, height: 160 });
-    // 64 px would be too coarse to teach anything: two scales remain.
-    expect(new Set(seen.map((p) => `${p.scale!.index}/${p.scale!.count} ${p.scale!.width}x${p.scale!.height}`))).toEqual(
-      new Set(['0/2 128x80', '1/2 256x160']),
-    );
-    expect(seen.filter((p) => p.scale!.index === 0)).toHaveLength(6);
+    expect(result.image).toMatchObject({ width: 1024, height: 640 });
+    // 256 px is below the smallest coarse scale: two scales remain.
+    const scales = seen.map((p) => `${p.scale!.index}/${p.scale!.count} ${p.scale!.width}x${p.scale!.height}`);
+    expect(new Set(scales)).toEqual(new Set(['0/2 512x320', '1/2 1024x640']));
+    expect(seen.filter((p) => p.scale!.index === 0)).toHaveLength(7);
     const eta = seen.map((p) => p.etaMs);
     expect(eta[0]).toBeUndefined();
     expect(eta.slice(3).every((ms) => ms !== undefined && ms >= 0)).toBe(true);
@@ -138,14 +137,15 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
   });
 
   it('the time limit ends the run gracefully with the best image so far, at full size', async () => {
-    const big = photo(256, 160, 3);
+    const big = photo(1024, 640, 3);
     const result = await engine.stylize(
       { content: big, styles: [{ image: style, weight: 1 }], settings: { iterations: 1000 } },
       { timeLimitMs: 1 },
     );
     expect(result.stopReason).toBe('time-limit');
     expect(result.iterations).toBe(1);
-    expect(result.image).toMatchObject({ width: 256, height: 160 });
+    // Stopped at the coarse scale: upscaled to the output size.
+    expect(result.image).toMatchObject({ width: 1024, height: 640 });
     expect(tf.memory().numTensors).toBe(baseline);
   });
 
