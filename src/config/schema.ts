@@ -60,7 +60,7 @@ const formatList = commaList.pipe(
 
 const guildLimit = z
   .object({
-    maxSize: z.number().int().min(64).max(4096).optional(),
+    maxSize: z.number().int().min(64).max(2048).optional(),
     maxIterations: z.number().int().min(1).max(100_000).optional(),
   })
   .strict();
@@ -77,7 +77,7 @@ const guildLimits = z.string().transform((text, ctx) => {
   if (!result.success) {
     ctx.addIssue({
       code: 'custom',
-      message: 'must map guild ids to {"maxSize": 64-4096, "maxIterations": 1-100000}',
+      message: 'must map guild ids to {"maxSize": 64-2048, "maxIterations": 1-100000}',
     });
     return z.NEVER;
   }
@@ -107,8 +107,9 @@ export const envSchema = z.object({
   MAX_UPLOAD_BYTES: int(1024, 100 * MiB, 20 * MiB),
   MAX_INPUT_PIXELS: int(1024, 268_402_689, 50_000_000),
   IMAGE_FORMATS: formatList.default(['jpeg', 'png', 'webp', 'gif', 'avif']),
-  DEFAULT_SIZE: int(64, 4096, 512),
-  MAX_SIZE: int(64, 4096, 1024),
+  // The /stylize size choices stop at 2048 px; the wasm heap (4 GiB) cannot hold larger runs either.
+  DEFAULT_SIZE: int(64, 2048, 512),
+  MAX_SIZE: int(64, 2048, 1024),
 
   DEFAULT_ITERATIONS: optionalInt(1, 100_000),
   MAX_ITERATIONS: int(1, 100_000, 1000),

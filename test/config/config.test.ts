@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { ENV_NAMES } from '../../src/config/schema.ts';
+import { PRESETS } from '../../src/engine/presets.ts';
 import { createLogger, memoryDestination } from '../../src/log/logger.ts';
 
 const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789ABCD';
@@ -72,6 +73,25 @@ describe('config defaults', () => {
     const example = readFileSync(path.join(root, '.env.example'), 'utf8');
     for (const name of ENV_NAMES) expect(example, name).toMatch(new RegExp(`^#? ?${name}=`, 'm'));
   });
+
+  it('shows each default in .env.example as it is: setting the shown value changes nothing', () => {
+    const example = readFileSync(path.join(root, '.env.example'), 'utf8');
+    const shown = [...example.matchAll(/^# ?([A-Z0-9_]+)=(.+)$/gm)].map(([, name, value]) => [name!, value!] as const);
+    expect(shown.length).toBeGreaterThan(15);
+    const defaults = inspect(loadConfig({}, { cwd: '/srv/bot' }), { depth: 5 });
+    for (const [name, value] of shown) {
+      expect(inspect(loadConfig({ [name]: value }, { cwd: '/srv/bot' }), { depth: 5 }), name).toBe(defaults);
+    }
+  });
+
+  it('names the engine’s default iteration count where the docs mention it', () => {
+    const engineDefault = String(PRESETS.default.iterations);
+    const example = readFileSync(path.join(root, '.env.example'), 'utf8');
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+    expect(example).toMatch(new RegExp(`engine's default \\(${engineDefault}\\)`));
+    expect(readme).toMatch(new RegExp(`\\| \`DEFAULT_ITERATIONS\` \\| the engine's \\(${engineDefault}\\) \\|`));
+    expect(readme).toMatch(new RegExp(`\\(default ${engineDefault}\\)`));
+  });
 });
 
 describe('config errors', () => {
@@ -87,7 +107,7 @@ describe('config errors', () => {
     [{ MAX_INPUT_PIXELS: 'lots' }, /^MAX_INPUT_PIXELS must be a whole number/],
     [{ IMAGE_FORMATS: 'png,svg' }, /^IMAGE_FORMATS must be a list drawn from/],
     [{ DEFAULT_SIZE: '32' }, /^DEFAULT_SIZE must be at least 64/],
-    [{ MAX_SIZE: '5000' }, /^MAX_SIZE must be at most 4096/],
+    [{ MAX_SIZE: '5000' }, /^MAX_SIZE must be at most 2048/],
     [{ DEFAULT_SIZE: '800', MAX_SIZE: '512' }, /^DEFAULT_SIZE must be at most MAX_SIZE \(512\)/],
     [{ DEFAULT_ITERATIONS: '0' }, /^DEFAULT_ITERATIONS must be at least 1/],
     [{ DEFAULT_ITERATIONS: '600', MAX_ITERATIONS: '500' }, /^DEFAULT_ITERATIONS must be at most MAX_ITERATIONS/],
@@ -164,9 +184,10 @@ describe('npm start without a token', () => {
   it('exits 1 with one message naming DISCORD_TOKEN and .env.example', async () => {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
     const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      // Through npm itself, so that a broken "start" script in package.json fails this test too.
       const child = execFile(
-        process.execPath,
-        ['--import', 'tsx', 'src/bot/main.ts'],
+        'npm',
+        ['start'],
         // An empty directory as cwd would miss node_modules; instead point dotenv at no file via a clean env.
         { cwd: root, env: { ...env, DOTENV_CONFIG_PATH: '/nonexistent' } },
         (_error, _stdout, stderr) => resolve({ code: child.exitCode, stderr }),
