@@ -1,8 +1,10 @@
 /** Every line the queue produces for users: short, kind, specific, no internals. */
 
+/** `waiting` jobs are ahead in the line, so the refused job would have been number `waiting + 1`. */
 export function queueFullMessage(waiting: number): string {
   const jobs = `${waiting} ${plural(waiting, 'job')}`;
-  return `The queue is full right now (${jobs} waiting). Please try again in a few minutes.`;
+  const place = ordinal(waiting + 1);
+  return `The queue is full right now (${jobs} waiting, you would be ${place}). Please try again in a few minutes.`;
 }
 
 export function userLimitMessage(activeJobIds: readonly string[]): string {
@@ -38,6 +40,14 @@ export function formatDuration(ms: number): string {
   if (minutes < 120) return `${minutes} ${plural(minutes, 'minute')}`;
   const hours = Math.round(minutes / 60);
   return `${hours} ${plural(hours, 'hour')}`;
+}
+
+/** 1st, 2nd, 3rd, 4th ... 11th, 12th, 13th ... 21st, 22nd ... 111th. */
+export function ordinal(n: number): string {
+  const lastTwo = n % 100;
+  const suffix =
+    lastTwo >= 11 && lastTwo <= 13 ? 'th' : n % 10 === 1 ? 'st' : n % 10 === 2 ? 'nd' : n % 10 === 3 ? 'rd' : 'th';
+  return `${n}${suffix}`;
 }
 
 function plural(n: number, word: string): string {

@@ -9,7 +9,7 @@ function accept(result: SubmitResult): Job {
 }
 
 describe('JobQueue limits', () => {
-  it('refuses a job beyond MAX_QUEUE waiting jobs, saying how long the line is', async () => {
+  it('refuses a job beyond MAX_QUEUE waiting jobs, saying how long the line is and where it would stand', async () => {
     const engine = createFakeEngine({ msPerIter: 5 });
     const { queue } = makeQueue(engine, { maxQueue: 2 });
     const jobs = ['u1', 'u2', 'u3'].map((u) => accept(queue.submit(testRequest(u))));
@@ -19,7 +19,7 @@ describe('JobQueue limits', () => {
       accepted: false,
       reason: 'queue-full',
       queueLength: 2,
-      message: 'The queue is full right now (2 jobs waiting). Please try again in a few minutes.',
+      message: 'The queue is full right now (2 jobs waiting, you would be 3rd). Please try again in a few minutes.',
     });
     // Once someone leaves the line there is room again.
     queue.cancel(jobs[2]!.id, { userId: 'u3', privileged: false });
