@@ -1,4 +1,4 @@
-export { JobQueue } from './job-queue.ts';
+export { DEFAULT_ABORT_WAIT_MS, JobQueue } from './job-queue.ts';
 export { Job } from './job.ts';
 export { queueOptionsFromConfig } from './from-config.ts';
 export { normalizeJobId } from './job-id.ts';

@@ -28,6 +28,13 @@ interface Entry {
   run?: JobRun;
 }
 
+/**
+ * After an abort (cancel, timeout, or shutdown past its grace), how long a job waits for the engine to return
+ * before it is ended anyway (QueueOptions.abortWaitMs). shutdown() therefore resolves within
+ * shutdownGraceMs + DEFAULT_ABORT_WAIT_MS when abortWaitMs is not set.
+ */
+export const DEFAULT_ABORT_WAIT_MS = 30_000;
+
 type ResolvedOptions = Required<Omit<QueueOptions, 'backendName' | 'logger'>> & { backendName: string | undefined };
 
 /**
@@ -374,7 +381,7 @@ function resolveOptions(options: QueueOptions): ResolvedOptions {
     backendName: options.backendName,
     now: options.now ?? Date.now,
     timeoutSlackMs: options.timeoutSlackMs ?? Math.min(120_000, Math.max(5_000, Math.round(options.timeoutMs * 0.1))),
-    abortWaitMs: options.abortWaitMs ?? 30_000,
+    abortWaitMs: options.abortWaitMs ?? DEFAULT_ABORT_WAIT_MS,
     minRetrySize: options.minRetrySize ?? 128,
     retryScale,
     historySize: options.historySize ?? 1000,

@@ -1,5 +1,5 @@
-import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Job, SubmitResult } from '../../src/queue/index.ts';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { DEFAULT_ABORT_WAIT_MS, type Job, type SubmitResult } from '../../src/queue/index.ts';
 import { createFakeEngine, testRequest } from './fake-engine.ts';
 import { makeQueue, recorder, trackTimers } from './helpers.ts';
 
@@ -96,5 +96,19 @@ describe('JobQueue shutdown', () => {
     expect(performance.now() - t0).toBeLessThan(500);
     await expect(job.done).resolves.toEqual({ state: 'cancelled', by: 'shutdown' });
     while (engine.live > 0) await new Promise((r) => setTimeout(r, 10));
+  });
+
+  it('bounds the wait for an aborted engine by DEFAULT_ABORT_WAIT_MS when abortWaitMs is not set', async () => {
+    expect(DEFAULT_ABORT_WAIT_MS).toBe(30_000);
+    const engine = createFakeEngine({ msPerIter: 10 });
+    const { queue } = makeQueue(engine, { shutdownGraceMs: 0 });
+    const job = accept(queue.submit(testRequest('alice', { iterations: 10_000 })));
+    await progressed(job);
+    const armed = vi.spyOn(globalThis, 'setTimeout');
+    onTestFinished(() => armed.mockRestore());
+    await queue.shutdown();
+    // The abort armed exactly one bounded wait, of the exported length.
+    expect(armed.mock.calls.filter(([, ms]) => ms === DEFAULT_ABORT_WAIT_MS)).toHaveLength(1);
+    expect(job.outcome).toEqual({ state: 'cancelled', by: 'shutdown' });
   });
 });
