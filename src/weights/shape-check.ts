@@ -7,14 +7,12 @@ export interface FoundLayerShapes {
   bias?: readonly number[];
 }
 
-/** The engine needs at most block5_conv1 with its default layers; the rest of VGG19 is loaded when present. */
-export const REQUIRED_VGG19_PREFIX = 13;
-
 /**
  * Decides which layers of a file to load, before any tensor data is read: the VGG19 layers it holds must be a
- * prefix of the network in order, each with a kernel and a bias of the right shapes. `vgg19` demands the real
- * ImageNet shapes and at least block1_conv1..block5_conv1; `consistent` (tiny test models) demands 3x3 kernels
- * whose channels chain from 3. Throws a WeightsError naming `label` and the first problem.
+ * prefix of the network in order, each with a kernel and a bias of the right shapes. `vgg19` demands all sixteen
+ * convolution layers with the real ImageNet shapes, so that a file any preset cannot use (the `keras` preset
+ * reads block5_conv2) is refused at start-up rather than mid-job; `consistent` (tiny test models) demands 3x3
+ * kernels whose channels chain from 3. Throws a WeightsError naming `label` and the first problem.
  */
 export function selectLayers(
   found: ReadonlyMap<VggLayerName, FoundLayerShapes>,
@@ -31,12 +29,12 @@ export function selectLayers(
 
   const present = VGG19_LAYERS.map((layer) => found.has(layer.name));
   const prefixLength = present.indexOf(false) === -1 ? present.length : present.indexOf(false);
-  const required = mode === 'vgg19' ? REQUIRED_VGG19_PREFIX : 1;
-  if (prefixLength < required) {
-    const missing = VGG19_LAYERS.slice(0, required)
-      .filter((layer) => !found.has(layer.name))
-      .map((layer) => layer.name);
-    throw new WeightsError(`${label} is missing VGG19 layers ${summarize(missing)}`);
+  if (mode === 'vgg19' && prefixLength < VGG19_LAYERS.length) {
+    const missing = VGG19_LAYERS.filter((layer) => !found.has(layer.name)).map((layer) => layer.name);
+    throw new WeightsError(
+      `${label} is missing ${missing.length} of the ${VGG19_LAYERS.length} VGG19 convolution layers ` +
+        `(${listLayers(missing)}); all of block1_conv1 … block5_conv4 are needed`,
+    );
   }
   const afterGap = VGG19_LAYERS.slice(prefixLength).find((layer) => found.has(layer.name));
   if (afterGap) {
@@ -83,6 +81,14 @@ export function showShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
 
-function summarize(names: string[]): string {
-  return names.length <= 4 ? names.join(', ') : `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+/** Layer names in network order, each run of three or more consecutive layers shown as "first … last". */
+function listLayers(names: readonly VggLayerName[]): string {
+  const index = (name: VggLayerName) => VGG19_LAYERS.findIndex((layer) => layer.name === name);
+  const runs: VggLayerName[][] = [];
+  for (const name of names) {
+    const run = runs.at(-1);
+    if (run && index(run.at(-1)!) === index(name) - 1) run.push(name);
+    else runs.push([name]);
+  }
+  return runs.map((run) => (run.length >= 3 ? `${run[0]} … ${run.at(-1)}` : run.join(', '))).join(', ');
 }

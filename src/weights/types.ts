@@ -10,7 +10,7 @@ export interface ConvLayerWeights {
 
 /**
  * The in-memory weight set every loader produces and the engine consumes. Layers form a prefix of VGG19 in
- * network order (block1_conv1 first); a full file has all sixteen.
+ * network order (block1_conv1 first): all sixteen under the `vgg19` check, possibly fewer for tiny test models.
  */
 export interface VggWeights {
   readonly layers: ReadonlyMap<VggLayerName, ConvLayerWeights>;
@@ -19,8 +19,9 @@ export interface VggWeights {
 }
 
 /**
- * How strictly a file's shapes are checked: `vgg19` requires the real ImageNet VGG19 shapes and at least
- * block1_conv1..block5_conv1; `consistent` (tiny test models) requires 3x3 kernels whose channels chain.
+ * How strictly a file's shapes are checked: `vgg19` requires all sixteen convolution layers with the real
+ * ImageNet VGG19 shapes; `consistent` (tiny test models) requires a prefix of them with 3x3 kernels whose
+ * channels chain.
  */
 export type ShapeCheck = 'vgg19' | 'consistent';
 

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadH5wasm } from '../../src/weights/keras-h5.ts';
 import type { VggWeights } from '../../src/weights/types.ts';
-import { isVggLayerName } from '../../src/weights/vgg19-layout.ts';
+import { isVggLayerName, VGG19_LAYERS, type VggLayerName } from '../../src/weights/vgg19-layout.ts';
 
 /**
  * Writes weights in the two formats people have, so tests exercise the real loaders on real files. Use them with
@@ -68,6 +68,24 @@ export async function writeTfjsModel(
   };
   const modelJson = path.join(dir, 'model.json');
   await writeFile(modelJson, JSON.stringify(model));
+  return modelJson;
+}
+
+/**
+ * A TF.js model.json declaring the given layers with the real VGG19 shapes, and no shard files: enough for tests
+ * of the shape check, which refuses a file before any tensor data is read. Returns model.json's path.
+ */
+export async function writeRealShapedManifest(dir: string, layers: readonly VggLayerName[]): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const weights = VGG19_LAYERS.filter((layer) => layers.includes(layer.name)).flatMap((layer) => [
+    { name: `${layer.name}/kernel`, shape: [3, 3, layer.inChannels, layer.outChannels], dtype: 'float32' },
+    { name: `${layer.name}/bias`, shape: [layer.outChannels], dtype: 'float32' },
+  ]);
+  const modelJson = path.join(dir, 'model.json');
+  await writeFile(
+    modelJson,
+    JSON.stringify({ format: 'layers-model', weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights }] }),
+  );
   return modelJson;
 }
 

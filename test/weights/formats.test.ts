@@ -3,10 +3,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadH5wasm } from '../../src/weights/keras-h5.ts';
 import { loadWeights } from '../../src/weights/load-weights.ts';
+import { resolveWeights } from '../../src/weights/resolve-weights.ts';
 import type { VggWeights } from '../../src/weights/types.ts';
 import { VGG19_LAYER_NAMES } from '../../src/weights/vgg19-layout.ts';
 import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
-import { writeKerasH5, writeTfjsModel } from '../helpers/weights-fixtures.ts';
+import { writeKerasH5, writeRealShapedManifest, writeTfjsModel } from '../helpers/weights-fixtures.ts';
 import { expectWeightsError } from './expect-weights-error.ts';
 import { useTempDirs } from './temp-dir.ts';
 
@@ -191,10 +192,40 @@ describe('shape checks', () => {
   it('names the missing layers when a real-shaped file stops early', async () => {
     const file = path.join(await tempDir(), 'short.h5');
     await writeKerasH5(file, makeTinyVggWeights({ widths: [64, 128, 256, 512, 512], upTo: 'block1_conv1' }));
+    const message = await expectWeightsError(loadWeights(file));
+    expect(message).toBe(
+      `${file} is missing 15 of the 16 VGG19 convolution layers (block1_conv2 … block5_conv4); ` +
+        'all of block1_conv1 … block5_conv4 are needed',
+    );
+  });
+
+  it('refuses at start-up a real-shaped file that stops at block5_conv1 (the keras preset needs block5_conv2)', async () => {
+    const modelJson = await writeRealShapedManifest(await tempDir(), VGG19_LAYER_NAMES.slice(0, 13));
+    // No shard exists: the check must come before any tensor data is read.
+    const message = await expectWeightsError(
+      resolveWeights({ source: modelJson, cacheDir: await tempDir() }, { progress: 'none' }),
+    );
+    expect(message).toBe(
+      `${modelJson} is missing 3 of the 16 VGG19 convolution layers (block5_conv2 … block5_conv4); ` +
+        'all of block1_conv1 … block5_conv4 are needed',
+    );
+  });
+
+  it('names each missing layer, with runs shortened, when layers are missing in the middle too', async () => {
+    const kept = VGG19_LAYER_NAMES.filter((name) => !['block2_conv2', 'block5_conv3', 'block5_conv4'].includes(name));
+    const modelJson = await writeRealShapedManifest(await tempDir(), kept);
     await expectWeightsError(
-      loadWeights(file),
-      file,
-      'is missing VGG19 layers block1_conv2, block2_conv1, block2_conv2 and 9 more',
+      loadWeights(modelJson),
+      `${modelJson} is missing 3 of the 16 VGG19 convolution layers (block2_conv2, block5_conv3, block5_conv4)`,
+    );
+  });
+
+  it('passes the shape check with all sixteen real-shaped layers (then needs the shards)', async () => {
+    const dir = await tempDir();
+    const modelJson = await writeRealShapedManifest(dir, VGG19_LAYER_NAMES);
+    await expectWeightsError(
+      loadWeights(modelJson),
+      `${path.join(dir, 'group1-shard1of1.bin')} is missing (a shard named in ${modelJson})`,
     );
   });
 
