@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
 import { readConfigOrExit } from '../config/index.ts';
 import { createLogger } from '../log/logger.ts';
-import { loadWeightsFile, locateWeights, WeightsError, type WeightsLocation } from '../weights/index.ts';
+import { locateAndLoadWeights, WeightsError, type WeightsLocation } from '../weights/index.ts';
 
 /**
  * `npm run weights`: gets the VGG19 weights ready ahead of the first start. With nothing configured it downloads
@@ -31,15 +31,11 @@ process.once('SIGINT', () => interrupt.abort(new Error('interrupted')));
 
 try {
   const started = performance.now();
-  const location = await locateWeights(weightsConfig, {
+  // The start-up code path, so a cached copy of a URL that fails to load is forgotten here too.
+  const { location, weights } = await locateAndLoadWeights(weightsConfig, {
     logger,
     progress: options.quiet ? 'none' : 'auto',
     signal: interrupt.signal,
-  });
-  const weights = await loadWeightsFile(location.file, {
-    label: location.label,
-    convertedCacheDir: weightsConfig.cacheDir,
-    logger,
   });
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
   const names = [...weights.layers.keys()];

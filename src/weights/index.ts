@@ -2,6 +2,13 @@ export type { ConvLayerWeights, ShapeCheck, VggWeights, WeightsLogger } from './
 export { VGG19_LAYERS, VGG19_LAYER_NAMES, isVggLayerName, type VggLayerName } from './vgg19-layout.ts';
 export { WeightsError } from './weights-error.ts';
 export { loadWeights, loadWeightsFile, type LoadFileOptions, type LoadWeightsOptions } from './load-weights.ts';
-export { locateWeights, resolveWeights, type ResolveWeightsOptions, type WeightsLocation } from './resolve-weights.ts';
+export {
+  locateAndLoadWeights,
+  locateWeights,
+  resolveWeights,
+  type ResolvedWeights,
+  type ResolveWeightsOptions,
+  type WeightsLocation,
+} from './resolve-weights.ts';
 export { DEFAULT_VGG19_WEIGHTS, md5OfFile, type DownloadSpec } from './verified-download.ts';
 export type { ProgressMode } from './download-progress.ts';

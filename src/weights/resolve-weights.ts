@@ -73,33 +73,46 @@ export async function locateWeights(
   return { file, label: file, origin: 'default', downloaded, verifiedMd5: spec.md5 };
 }
 
+export interface ResolvedWeights {
+  weights: VggWeights;
+  location: WeightsLocation;
+}
+
 /**
- * The start-up entry point: locates the weights (downloading them on first use) and loads them strictly. Any
- * problem is a WeightsError whose message names the file or URL; a configured source that does not fit is an
- * error, never a silent fallback to the default. A cached copy of a configured URL that fails to load is
- * forgotten, so the next start fetches it again.
+ * Locates the weights (downloading them on first use) and loads them strictly. Any problem is a WeightsError
+ * whose message names the file or URL; a configured source that does not fit is an error, never a silent
+ * fallback to the default. A cached copy of a configured URL that fails to load is forgotten, so the next start
+ * (or `npm run weights`) fetches it again.
  */
-export async function resolveWeights(
+export async function locateAndLoadWeights(
   config: Config['weights'],
   options: ResolveWeightsOptions = {},
-): Promise<VggWeights> {
-  const logger = options.logger ?? SILENT_LOGGER;
-  const started = performance.now();
+): Promise<ResolvedWeights> {
   const location = await locateWeights(config, options);
-  let weights: VggWeights;
   try {
-    weights = await loadWeightsFile(location.file, {
+    const weights = await loadWeightsFile(location.file, {
       shapes: options.shapes,
       label: location.label,
       convertedCacheDir: config.cacheDir,
-      logger,
+      logger: options.logger ?? SILENT_LOGGER,
     });
+    return { weights, location };
   } catch (error) {
     if (location.origin === 'configured-url' && error instanceof WeightsError) {
       await discardRemoteCopy(config.cacheDir, config.source!.trim());
     }
     throw error;
   }
+}
+
+/** The start-up entry point: locateAndLoadWeights, then one log line saying what is ready and how fast. */
+export async function resolveWeights(
+  config: Config['weights'],
+  options: ResolveWeightsOptions = {},
+): Promise<VggWeights> {
+  const logger = options.logger ?? SILENT_LOGGER;
+  const started = performance.now();
+  const { weights } = await locateAndLoadWeights(config, options);
   const ms = Math.round(performance.now() - started);
   logger.info(
     { weights: weights.source, layers: weights.layers.size, ms },

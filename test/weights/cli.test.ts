@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
@@ -19,9 +19,12 @@ interface Run {
   stderr: string;
 }
 
-/** `npm run weights` as an admin runs it: a real process, configured through the environment only. */
-async function runCli(env: Record<string, string>, args: string[] = []): Promise<Run> {
-  const cacheDir = await tempDir();
+/**
+ * `npm run weights` as an admin runs it: a real process, configured through the environment only, with a fresh
+ * WEIGHTS_DIR unless the test passes one.
+ */
+async function runCli(env: Record<string, string>, args: string[] = [], cacheDir?: string): Promise<Run> {
+  cacheDir ??= await tempDir();
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -30,7 +33,7 @@ async function runCli(env: Record<string, string>, args: string[] = []): Promise
         cwd: repoRoot,
         env: {
           PATH: process.env.PATH,
-          DOTENV_CONFIG_PATH: path.join(cacheDir, 'no.env'),
+          DOTENV_CONFIG_PATH: path.join(cacheDir!, 'no.env'),
           WEIGHTS_DIR: cacheDir,
           LOG_FORMAT: 'json',
           ...env,
@@ -59,6 +62,31 @@ describe('npm run weights', () => {
       expect(run.code).toBe(2);
       expect(run.stderr).toBe(`HTTP 404 Not Found from ${url}\n`);
       expect(run.stdout).toContain('Fetching VGG19 weights from');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('forgets a cached copy of a URL that fails to load, so the next run fetches it again', async () => {
+    const served = await tempDir();
+    await writeTfjsModel(served, makeTinyVggWeights());
+    const server = await startLoopbackServer();
+    try {
+      for (const name of await readdir(served)) {
+        server.route(`/tfjs/${name}`, { body: await readFile(path.join(served, name)) });
+      }
+      const url = server.url('/tfjs/model.json');
+      const cacheDir = await tempDir();
+      const expected = `${url}: block1_conv1 kernel has shape [3,3,3,4], VGG19 needs [3,3,3,64]\n`;
+      for (const attempt of [1, 2]) {
+        const run = await runCli({ VGG19_WEIGHTS: url }, [], cacheDir);
+        expect(run.code, `run ${attempt}`).toBe(2);
+        expect(run.stderr, `run ${attempt}`).toBe(expected);
+      }
+      expect(server.hits('/tfjs/model.json')).toBe(2);
+      const remote = await readdir(path.join(cacheDir, 'remote'));
+      expect(remote).toHaveLength(1);
+      expect(await readdir(path.join(cacheDir, 'remote', remote[0]!))).not.toContain('complete.json');
     } finally {
       await server.close();
     }
