@@ -38,9 +38,10 @@ export const DEFAULT_ABORT_WAIT_MS = 30_000;
 type ResolvedOptions = Required<Omit<QueueOptions, 'backendName' | 'logger'>> & { backendName: string | undefined };
 
 /**
- * The GPU-bound job queue. p-queue runs at most `concurrency` jobs at once in arrival order; this class keeps
- * the waiting line in the same order to report positions, enforces the queue and per-user limits, and turns
- * every accepted job into exactly one final event. It knows nothing of Discord or of image files.
+ * The GPU-bound job queue. p-queue runs at most `concurrency` engines at once in arrival order (an engine that
+ * outlives its job after an abort keeps its slot until it returns); this class keeps the waiting line in the
+ * same order to report positions, enforces the queue and per-user limits, and turns every accepted job into
+ * exactly one final event. It knows nothing of Discord or of image files.
  */
 export class JobQueue {
   readonly #options: ResolvedOptions;
@@ -50,6 +51,8 @@ export class JobQueue {
   /** The waiting line, first in line first. */
   readonly #waiting: Entry[] = [];
   readonly #running = new Map<string, Entry>();
+  /** Ids of ended jobs whose engine has not returned yet; each still holds its p-queue slot. */
+  readonly #lingering = new Set<string>();
   /** Queued and running jobs by id, oldest first. */
   readonly #active = new Map<string, Entry>();
   /** The same by user, oldest first. */
@@ -193,7 +196,8 @@ export class JobQueue {
 
   /**
    * Stops taking jobs, cancels the waiting ones at once (`cancelled('shutdown')`), lets running jobs finish for
-   * up to shutdownGraceMs, then cancels them too. Resolves when nothing runs any more. Idempotent.
+   * up to shutdownGraceMs, then cancels them too. Resolves when every job has ended: at the latest
+   * shutdownGraceMs + abortWaitMs after the call, even if an engine ignores its abort. Idempotent.
    */
   shutdown(): Promise<void> {
     this.#shutdown ??= this.#shutDown();
@@ -219,7 +223,8 @@ export class JobQueue {
     const left = running();
     for (const entry of left) this.#cancel(entry, 'shutdown');
     await Promise.all(left.map((e) => e.job.done));
-    this.#logger.info({ totals: this.#stats.totals() }, 'job queue stopped');
+    // Engines that ignored their abort are not waited for: the process may exit under them.
+    this.#logger.info({ totals: this.#stats.totals(), enginesStillRunning: this.#lingering.size }, 'job queue stopped');
   }
 
   #cancel(entry: Entry, by: CancelledBy): void {
@@ -263,6 +268,12 @@ export class JobQueue {
       outcome = { state: 'failed', error: { kind: 'internal', message: genericFailureMessage(job.id), cause: err } };
     }
     this.#finish(entry, outcome);
+    // An engine given up on after an abort may still hold the GPU: the next job waits until it returns.
+    if (entry.run?.abandoned) {
+      this.#lingering.add(job.id);
+      await entry.run.settled;
+      this.#lingering.delete(job.id);
+    }
   }
 
   /** Takes a waiting job out of the line; everyone behind it moves up and is told. */

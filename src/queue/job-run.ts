@@ -33,12 +33,17 @@ class OutOfTimeError extends Error {
  * One running job: prepares its inputs, runs the engine with the time limit and an abort signal, retries once
  * smaller after an out-of-memory error, and turns whatever happens into exactly one outcome. The engine is asked
  * to stop at the time limit by itself; a guard timer aborts it a little later in case it does not, and after any
- * abort the run waits at most `abortWaitMs` for the engine before giving up on it, so a stuck engine cannot
- * hold its slot for ever.
+ * abort the run waits at most `abortWaitMs` for the engine before ending the job anyway, so a stuck engine cannot
+ * keep its user (or shutdown) waiting. The engine may still be working then: `settled` says when it has returned.
  */
 export class JobRun {
   /** Resolves (never rejects) once the job has an outcome; the caller settles the job with it. */
   readonly outcome: Promise<JobOutcome>;
+  /**
+   * Resolves (never rejects) once the run's own work has returned: with or just after `outcome`, or later if the
+   * engine was given up on (`abandoned`). Until then the engine may still hold the GPU.
+   */
+  readonly settled: Promise<void>;
 
   readonly #job: Job;
   readonly #control: JobControl;
@@ -54,6 +59,7 @@ export class JobRun {
   #retriedAtSize: number | undefined;
   #attempt = 0;
   #ended = false;
+  #abandonedAt: number | undefined;
 
   constructor(job: Job, control: JobControl, request: JobRequest, settings: JobRunSettings) {
     this.#job = job;
@@ -72,10 +78,19 @@ export class JobRun {
       this.#ended = true;
       this.#clearTimers();
     });
+    this.settled = ran.then(
+      () => this.#returnedLate(),
+      () => this.#returnedLate(),
+    );
   }
 
   get stopping(): boolean {
     return this.#stopReason !== undefined;
+  }
+
+  /** The engine did not stop within abortWaitMs of an abort, so the job was ended without it. */
+  get abandoned(): boolean {
+    return this.#abandonedAt !== undefined;
   }
 
   /** Aborts the run. The first reason wins; the outcome follows when the engine has stopped (or is given up on). */
@@ -85,12 +100,19 @@ export class JobRun {
     if (reason.kind === 'cancel') this.#control.setStopping(reason.by);
     this.#abort.abort();
     this.#abandonTimer = setTimeout(() => {
-      this.#settings.logger.error(
+      this.#abandonedAt = performance.now();
+      this.#settings.logger.warn(
         { jobId: this.#job.id, waitedMs: this.#settings.abortWaitMs, stop: reason.kind },
-        'the engine did not stop after an abort; giving up on it and freeing its slot',
+        'the engine did not stop after an abort; the job is ended, but its slot stays taken until the engine returns',
       );
       this.#abandon(this.#stoppedOutcome(reason, undefined));
     }, this.#settings.abortWaitMs);
+  }
+
+  #returnedLate(): void {
+    if (this.#abandonedAt === undefined) return;
+    const lateMs = Math.round(performance.now() - this.#abandonedAt);
+    this.#settings.logger.warn({ jobId: this.#job.id, lateMs }, 'the engine returned late; its slot is free again');
   }
 
   async #execute(): Promise<StylizeResult> {

@@ -66,7 +66,8 @@ export interface QueueOptions {
   timeoutSlackMs?: number;
   /**
    * After an abort (cancel, timeout, shutdown), how long to wait for the engine to return before giving up on
-   * it and ending the job anyway. Default DEFAULT_ABORT_WAIT_MS (30 s).
+   * it and ending the job anyway. Its slot stays taken until the engine does return, so no job runs beside it.
+   * Default DEFAULT_ABORT_WAIT_MS (30 s).
    */
   abortWaitMs?: number;
   /** Smallest size an out-of-memory retry goes down to. Default 128. */

@@ -104,7 +104,7 @@ describe('JobQueue cancellation', () => {
     expect(getEventListeners(sawSignal!, 'abort')).toHaveLength(0);
   });
 
-  it('gives up on an engine that ignores the abort after abortWaitMs and frees its slot', async () => {
+  it('ends a job whose engine ignores the abort after abortWaitMs; its slot stays taken until it returns', async () => {
     const engine = createFakeEngine({ msPerIter: 10, ignoreAbort: true });
     const timers = trackTimers();
     onTestFinished(() => timers.stop());
@@ -118,17 +118,33 @@ describe('JobQueue cancellation', () => {
         }),
       ),
     );
+    let liveWhenNextStarted: number | undefined;
+    next.on('started', () => (liveWhenNextStarted = engine.live));
     await onceProgressAt(stuck, 1);
     const t0 = performance.now();
     queue.cancel(stuck.id, { userId: 'alice', privileged: false });
+    // The user hears back after the bounded wait, not when the engine gets round to it.
     await expect(stuck.done).resolves.toEqual({ state: 'cancelled', by: 'owner' });
     const waited = performance.now() - t0;
     expect(waited).toBeGreaterThanOrEqual(55);
     expect(waited).toBeLessThan(500);
+    const warning = logs().find((l) => l.jobId === stuck.id && /did not stop/.test(String(l.msg)));
+    expect(warning).toMatchObject({ level: 40, waitedMs: 60, stop: 'cancel' });
+    expect(String(warning!.msg)).toMatch(/slot stays taken until the engine returns/);
+
+    // The engine still runs, so the next job does not start beside it.
+    expect(engine.live).toBe(1);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(next.state).toBe('queued');
+    expect(queue.snapshot().running).toEqual([]);
+
     await expect(next.done).resolves.toMatchObject({ state: 'completed' });
-    expect(logs().some((l) => l.jobId === stuck.id && /did not stop/.test(String(l.msg)))).toBe(true);
-    // Let the ignored run end on its own so nothing outlives the test; the queue itself keeps no timer.
-    while (engine.live > 0) await new Promise((r) => setTimeout(r, 10));
+    expect(engine.calls[0]!.outcome).toBe('completed');
+    expect(liveWhenNextStarted).toBe(0);
+    expect(engine.maxLive).toBe(1);
+    const freed = logs().find((l) => l.jobId === stuck.id && /returned late/.test(String(l.msg)));
+    expect(freed).toMatchObject({ level: 40 });
+    expect(freed!.lateMs).toBeGreaterThan(0);
     expect(timers.pending()).toBe(0);
   });
 });

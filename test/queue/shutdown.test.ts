@@ -88,13 +88,16 @@ describe('JobQueue shutdown', () => {
     await idle.queue.shutdown();
 
     const engine = createFakeEngine({ msPerIter: 10, ignoreAbort: true });
-    const { queue } = makeQueue(engine, { shutdownGraceMs: 20, abortWaitMs: 50 });
+    const { queue, logs } = makeQueue(engine, { shutdownGraceMs: 20, abortWaitMs: 50 });
     const job = accept(queue.submit(testRequest('alice', { iterations: 30 })));
     await started(job);
     const t0 = performance.now();
     await queue.shutdown();
     expect(performance.now() - t0).toBeLessThan(500);
     await expect(job.done).resolves.toEqual({ state: 'cancelled', by: 'shutdown' });
+    // The engine that keeps its slot does not keep shutdown waiting; the last log line says it is still there.
+    expect(engine.live).toBe(1);
+    expect(logs().find((l) => l.msg === 'job queue stopped')).toMatchObject({ enginesStillRunning: 1 });
     while (engine.live > 0) await new Promise((r) => setTimeout(r, 10));
   });
 

@@ -66,14 +66,20 @@ describe('JobQueue time limit', () => {
     expect(timers.pending()).toBe(0);
   });
 
-  it('fails a job whose engine ignores both the limit and the abort, and frees the slot', async () => {
+  it('fails a job whose engine ignores both the limit and the abort, and frees the slot once it returns', async () => {
     const engine = createFakeEngine({ msPerIter: 10, ignoreTimeLimit: true, ignoreAbort: true });
-    const { queue } = makeQueue(engine, { timeoutMs: 60, timeoutSlackMs: 20, abortWaitMs: 40 });
+    const { queue, logs } = makeQueue(engine, { timeoutMs: 60, timeoutSlackMs: 20, abortWaitMs: 40 });
     const job = accept(queue.submit(testRequest('alice', { iterations: 25 })));
     const next = accept(queue.submit(testRequest('bob', { iterations: 1 })));
     await expect(job.done).resolves.toMatchObject({ state: 'failed', error: { kind: 'timeout' } });
     expect(engine.calls[0]!.outcome).toBe('running');
+    expect(logs().find((l) => l.jobId === job.id && /did not stop/.test(String(l.msg)))).toMatchObject({
+      level: 40,
+      stop: 'timeout',
+    });
     await expect(next.done).resolves.toMatchObject({ state: 'completed' });
-    while (engine.live > 0) await new Promise((r) => setTimeout(r, 10));
+    // bob ran only after alice's engine had returned, never beside it.
+    expect(engine.calls.map((c) => c.outcome)).toEqual(['completed', 'completed']);
+    expect(engine.maxLive).toBe(1);
   });
 });
