@@ -33,7 +33,7 @@ async function runCli(env: Record<string, string>, args: string[] = [], cacheDir
         cwd: repoRoot,
         env: {
           PATH: process.env.PATH,
-          DOTENV_CONFIG_PATH: path.join(cacheDir!, 'no.env'),
+          DOTENV_CONFIG_PATH: path.join(cacheDir, 'no.env'),
           WEIGHTS_DIR: cacheDir,
           LOG_FORMAT: 'json',
           ...env,
