@@ -195,6 +195,14 @@ export class JobQueue {
   }
 
   /**
+   * p-queue's own counts: jobs it holds in line (`size`) and slots in use (`pending`, which includes engines
+   * still returning after their job ended). For diagnostics and tests; both are 0 when the queue is idle.
+   */
+  get slots(): { size: number; pending: number } {
+    return { size: this.#slots.size, pending: this.#slots.pending };
+  }
+
+  /**
    * Stops taking jobs, cancels the waiting ones at once (`cancelled('shutdown')`), lets running jobs finish for
    * up to shutdownGraceMs, then cancels them too. Resolves when every job has ended: at the latest
    * shutdownGraceMs + abortWaitMs after the call, even if an engine ignores its abort. Idempotent.

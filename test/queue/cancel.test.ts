@@ -137,6 +137,7 @@ describe('JobQueue cancellation', () => {
     await new Promise((r) => setTimeout(r, 30));
     expect(next.state).toBe('queued');
     expect(queue.snapshot().running).toEqual([]);
+    expect(queue.slots).toEqual({ size: 1, pending: 1 });
 
     await expect(next.done).resolves.toMatchObject({ state: 'completed' });
     expect(engine.calls[0]!.outcome).toBe('completed');

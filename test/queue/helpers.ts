@@ -72,3 +72,19 @@ export function trackTimers(): { pending: () => number; stop: () => void } {
     },
   };
 }
+
+/**
+ * Records the signal of every AbortController created until stop() (the queue makes one per waiting job and one
+ * per run), so a test can check that no abort listener is left on any of them.
+ */
+export function trackAbortSignals(): { signals: AbortSignal[]; stop: () => void } {
+  const Real = globalThis.AbortController;
+  const signals: AbortSignal[] = [];
+  globalThis.AbortController = class extends Real {
+    constructor() {
+      super();
+      signals.push(this.signal);
+    }
+  };
+  return { signals, stop: () => (globalThis.AbortController = Real) };
+}

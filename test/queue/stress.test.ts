@@ -5,7 +5,7 @@ import { UserFacingError } from '../../src/errors/user-facing-error.ts';
 import type { Job, JobOutcome } from '../../src/queue/index.ts';
 import { seededRandom } from '../helpers/tiny-vgg.ts';
 import { createFakeEngine, testRequest } from './fake-engine.ts';
-import { makeQueue, trackTimers } from './helpers.ts';
+import { makeQueue, trackAbortSignals, trackTimers } from './helpers.ts';
 
 interface Tracked {
   index: number;
@@ -24,6 +24,8 @@ describe('JobQueue under load', () => {
     const random = seededRandom(7);
     const timers = trackTimers();
     onTestFinished(() => timers.stop());
+    const controllers = trackAbortSignals();
+    onTestFinished(() => controllers.stop());
     // Sizes pick the fate: 301 breaks the engine, 500 runs out of memory once, 77 is an unreadable upload.
     const engine = createFakeEngine({
       msPerIter: 1,
@@ -41,6 +43,7 @@ describe('JobQueue under load', () => {
     const activeByUser = new Map<string, number>();
     const startOrder: number[] = [];
     let maxWaiting = 0;
+    let mostLineListeners = 0;
 
     for (let i = 0; i < 200; i++) {
       const userId = `user${Math.floor(random() * 30)}`;
@@ -82,7 +85,13 @@ describe('JobQueue under load', () => {
         tracked.push(entry as Tracked);
         void result.job.done.then((outcome) => (entry.outcome = outcome));
       }
-      maxWaiting = Math.max(maxWaiting, queue.snapshot().queuedCount);
+      const { queuedCount } = queue.snapshot();
+      maxWaiting = Math.max(maxWaiting, queuedCount);
+      // p-queue holds exactly the jobs the line shows, and never runs more than CONCURRENCY.
+      expect(queue.slots.size).toBe(queuedCount);
+      expect(queue.slots.pending).toBeLessThanOrEqual(CONCURRENCY);
+      const listening = controllers.signals.filter((signal) => getEventListeners(signal, 'abort').length > 0);
+      mostLineListeners = Math.max(mostLineListeners, listening.length);
 
       // Now and then somebody cancels something: their own job, or an admin anyone's.
       if (random() < 0.15 && tracked.length > 0) {
@@ -110,6 +119,8 @@ describe('JobQueue under load', () => {
     expect(count('failed')).toBeGreaterThan(5);
     expect(count('cancelled')).toBeGreaterThan(5);
     expect(maxWaiting).toBeLessThanOrEqual(MAX_QUEUE);
+    // While jobs waited, their signals did carry listeners, so the check below for none left can fail.
+    expect(mostLineListeners).toBeGreaterThan(10);
 
     for (const t of tracked) {
       // Exactly one ending, the one `done` reports, and nothing after it.
@@ -128,9 +139,19 @@ describe('JobQueue under load', () => {
     const snap = queue.snapshot();
     expect(snap.running).toEqual([]);
     expect(snap.waiting).toEqual([]);
+    expect(snap.queuedCount).toBe(0);
     expect(snap.totals.completed.count).toBe(count('completed'));
     expect(snap.totals.failed.count).toBe(count('failed'));
     expect(snap.totals.cancelled.count).toBe(count('cancelled'));
+    const { completed, failed, cancelled } = snap.totals;
+    expect(completed.count + failed.count + cancelled.count).toBe(tracked.length);
+    // p-queue itself is empty and idle.
+    expect(queue.slots).toEqual({ size: 0, pending: 0 });
+    // One signal per accepted job (its place in p-queue's line) and one per started run; none keeps a listener.
+    const started = tracked.filter((t) => t.events.includes('started')).length;
+    expect(controllers.signals).toHaveLength(tracked.length + started);
+    const leftListening = controllers.signals.filter((signal) => getEventListeners(signal, 'abort').length > 0);
+    expect(leftListening).toEqual([]);
     expect(engine.maxLive).toBeLessThanOrEqual(CONCURRENCY);
     expect(engine.live).toBe(0);
     expect(engine.held).toBe(0);
