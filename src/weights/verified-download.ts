@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { displayUrl } from './display-url.ts';
@@ -53,16 +53,31 @@ export async function md5OfFile(file: string): Promise<string> {
 
 type CheckResult = 'ok' | 'absent' | { problem: string };
 
+/**
+ * Whether the cached file is there and right. A file that is there but cannot be read (permissions, a folder in
+ * its place) is a WeightsError naming it: replacing what someone else put there is not this code's call.
+ */
 async function checkFile(file: string, spec: DownloadSpec): Promise<CheckResult> {
-  let size: number;
+  const unreadable = (error: unknown) =>
+    new WeightsError(`Cannot read the cached weights ${file}: ${fsProblem(error)}`, { cause: error });
+  let info: Stats;
   try {
-    size = (await stat(file)).size;
-  } catch {
-    return 'absent';
+    info = await stat(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'absent';
+    throw unreadable(error);
   }
-  if (size !== spec.bytes)
+  if (!info.isFile()) {
+    throw new WeightsError(`${file} is ${info.isDirectory() ? 'a folder' : 'not a regular file'}, not the weights file`);
+  }
+  if (info.size !== spec.bytes) {
+    const { size } = info;
     return { problem: `it is ${size.toLocaleString('en-US')} bytes, expected ${spec.bytes.toLocaleString('en-US')}` };
-  const md5 = await md5OfFile(file);
+  }
+  const md5 = await md5OfFile(file).catch((error: unknown) => {
+    throw unreadable(error);
+  });
   return md5 === spec.md5 ? 'ok' : { problem: `its MD5 is ${md5}, expected ${spec.md5}` };
 }
 

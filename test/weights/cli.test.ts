@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_VGG19_WEIGHTS } from '../../src/weights/verified-download.ts';
 import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
 import { writeTfjsModel } from '../helpers/weights-fixtures.ts';
 import { startLoopbackServer } from './loopback-server.ts';
@@ -19,12 +20,16 @@ interface Run {
   stderr: string;
 }
 
-/**
- * `npm run weights` as an admin runs it: a real process, configured through the environment only, with a fresh
- * WEIGHTS_DIR unless the test passes one.
- */
-async function runCli(env: Record<string, string>, args: string[] = [], cacheDir?: string): Promise<Run> {
-  cacheDir ??= await tempDir();
+interface RunOptions {
+  /** WEIGHTS_DIR; a fresh folder by default. */
+  cacheDir?: string;
+  /** Run as this user (and its group), e.g. to meet file permissions even when the tests run as root. */
+  uid?: number;
+}
+
+/** `npm run weights` as an admin runs it: a real process, configured through the environment only. */
+async function runCli(env: Record<string, string>, args: string[] = [], options: RunOptions = {}): Promise<Run> {
+  const cacheDir = options.cacheDir ?? (await tempDir());
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -39,6 +44,7 @@ async function runCli(env: Record<string, string>, args: string[] = [], cacheDir
           ...env,
         },
         timeout: 30_000,
+        ...(options.uid !== undefined && { uid: options.uid, gid: options.uid }),
       },
       (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
     );
@@ -79,7 +85,7 @@ describe('npm run weights', () => {
       const cacheDir = await tempDir();
       const expected = `${url}: block1_conv1 kernel has shape [3,3,3,4], VGG19 needs [3,3,3,64]\n`;
       for (const attempt of [1, 2]) {
-        const run = await runCli({ VGG19_WEIGHTS: url }, [], cacheDir);
+        const run = await runCli({ VGG19_WEIGHTS: url }, [], { cacheDir });
         expect(run.code, `run ${attempt}`).toBe(2);
         expect(run.stderr, `run ${attempt}`).toBe(expected);
       }
@@ -90,6 +96,21 @@ describe('npm run weights', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('prints one line and exits 2 when the cached default file cannot be read (EACCES)', async () => {
+    const cacheDir = await tempDir();
+    await chmod(cacheDir, 0o755);
+    const file = path.join(cacheDir, DEFAULT_VGG19_WEIGHTS.fileName);
+    // The right size (sparse, so cheap), so that the MD5 check has to read it.
+    await writeFile(file, '');
+    await truncate(file, DEFAULT_VGG19_WEIGHTS.bytes);
+    await chmod(file, 0o000);
+    // Root reads any file, so as root the CLI runs as nobody, as a bot started by another user would.
+    const uid = process.getuid?.() === 0 ? 65534 : undefined;
+    const run = await runCli({}, ['--quiet'], { cacheDir, uid });
+    expect(run.stderr).toBe(`Cannot read the cached weights ${file}: permission denied\n`);
+    expect(run.code).toBe(2);
   });
 
   it.skipIf(!existsSync(sharedModel))('checks real weights and prints a summary', async () => {

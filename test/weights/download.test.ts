@@ -205,6 +205,17 @@ describe('default weights: download on first start', () => {
     expect((await readFile(target)).equals(h5Bytes)).toBe(true);
   });
 
+  it('names a folder in place of the cached file, and leaves it alone', async () => {
+    server.route('/keras/notop.h5', { body: h5Bytes });
+    const cacheDir = await tempDir();
+    const file = path.join(cacheDir, FILE_NAME);
+    await mkdir(path.join(file, 'inside'), { recursive: true });
+    const message = await expectWeightsError(start(cacheDir));
+    expect(message).toBe(`${file} is a folder, not the weights file`);
+    expect(await readdir(file)).toEqual(['inside']);
+    expect(server.hits('/keras/notop.h5')).toBe(0);
+  });
+
   it('replaces a cached file that fails verification', async () => {
     server.route('/keras/notop.h5', { body: h5Bytes });
     const cacheDir = await tempDir();
