@@ -69,6 +69,8 @@ export const OPTION_BOUNDS = {
   styleWeight: { min: 0, max: 1e9 },
   tvWeight: { min: 0, max: 1e4 },
   styleScale: { min: 0.25, max: 2 },
+  /** Each style_blend value; the engine normalizes them, so a wider range would only invite overflow. */
+  styleBlend: { min: 0, max: 100 },
   seed: { min: 0, max: 2_147_483_647 },
   sizes: [128, 256, 384, 512, 768, 1024, 1536, 2048],
 } as const;
@@ -174,9 +176,15 @@ function parseBlend(text: string | null, styleCount: number): number[] {
   if (text === null || text.trim() === '') return Array.from({ length: styleCount }, () => 1);
   const parts = text.split(/[,\s]+/).filter(Boolean);
   const values = parts.map(Number);
-  if (parts.length !== styleCount || values.some((v) => !Number.isFinite(v) || v < 0) || values.every((v) => v === 0)) {
+  if (parts.length !== styleCount || values.some((v) => !Number.isFinite(v) || v < 0)) {
     throw new InvalidRequestError(
       `style_blend needs ${styleCount} non-negative number${styleCount > 1 ? 's' : ''}, one per style image (e.g. "${Array.from({ length: styleCount }, (_, i) => i + 1).join(',')}").`,
+    );
+  }
+  const { min, max } = OPTION_BOUNDS.styleBlend;
+  if (values.some((v) => v > max) || values.every((v) => v === 0)) {
+    throw new InvalidRequestError(
+      `Each style_blend value must be between ${min} and ${max}, and at least one must be above ${min}.`,
     );
   }
   return values;

@@ -88,14 +88,25 @@ describe('validateStylizeOptions', () => {
     [{ iterations: 501 }, /Iterations must be between 1 and 500/],
     [{ styleBlend: '1,2' }, /style_blend needs 1 non-negative number/],
     [{ styleBlend: 'a' }, /style_blend needs 1/],
-    [{ style2: attachment(), styleBlend: '0,0' }, /style_blend needs 2 non-negative numbers/],
+    [{ style2: attachment(), styleBlend: '0,0' }, /at least one must be above 0/],
     [{ style2: attachment(), styleBlend: '1,-1' }, /style_blend needs 2/],
+    [{ style2: attachment(), styleBlend: '1e308,1e308' }, /Each style_blend value must be between 0 and 100/],
+    [{ style2: attachment(), styleBlend: '1,100.5' }, /Each style_blend value must be between 0 and 100/],
+    [{ styleBlend: 'Infinity' }, /style_blend needs 1 non-negative number/],
     [{ styleWeight: -1 }, /style_weight must be between 0 and/],
     [{ contentWeight: Number.NaN }, /content_weight must be between/],
     [{ styleScale: 10 }, /style_scale must be between 0.25 and 2/],
     [{ seed: 1.5 }, /seed must be a whole number/],
   ])('refuses %o', (over, expected) => {
     expect(refusal(over)).toMatch(expected);
+  });
+
+  it('accepts style_blend values up to 100, zeros among them, and keeps them as given', () => {
+    const input = validateStylizeOptions(
+      options({ style2: attachment(), style3: attachment(), styleBlend: '0, 100, 0.5' }),
+      limits,
+    );
+    expect(input.blend).toEqual([0, 100, 0.5]);
   });
 
   it('applies per-guild caps', () => {
