@@ -10,9 +10,11 @@ export interface Route {
   redirectTo?: string;
   /** Sends the headers and this many body bytes, then closes the connection. */
   cutAfter?: number;
-  /** Sends the headers and this many body bytes, then waits `pauseMs` before the rest. */
+  /** Sends the headers and this many body bytes, then waits `pauseMs` (or until `holdUntil`) before the rest. */
   pauseAfter?: number;
   pauseMs?: number;
+  /** With `pauseAfter`: the rest of the body is sent once this settles, so a test decides when a download ends. */
+  holdUntil?: Promise<unknown>;
   /** Never answers (the client must time out). */
   hang?: boolean;
 }
@@ -57,6 +59,11 @@ export async function startLoopbackServer(): Promise<LoopbackServer> {
         res.socket?.end();
       }, 100);
       timers.add(timer);
+      return;
+    }
+    if (route.pauseAfter !== undefined && route.holdUntil) {
+      res.write(body.subarray(0, route.pauseAfter));
+      void route.holdUntil.finally(() => res.end(body.subarray(route.pauseAfter)));
       return;
     }
     if (route.pauseAfter !== undefined) {
