@@ -38,10 +38,17 @@ export function parseAllowedUrl(raw: string, allowedHosts: readonly string[], la
 
 /**
  * Downloads one attachment into memory. The byte cap is enforced while streaming, whatever Content-Length
- * says; redirects are followed by hand so that every hop is checked against the allow-list.
+ * says; redirects are followed by hand so that every hop is checked against the allow-list. `stop` ends the
+ * download early (another attachment failed, or shutdown).
  */
-export async function downloadAttachment(rawUrl: string, limits: DownloadLimits, label: string): Promise<Uint8Array> {
-  const signal = AbortSignal.timeout(limits.timeoutMs);
+export async function downloadAttachment(
+  rawUrl: string,
+  limits: DownloadLimits,
+  label: string,
+  stop?: AbortSignal,
+): Promise<Uint8Array> {
+  const timeout = AbortSignal.timeout(limits.timeoutMs);
+  const signal = stop ? AbortSignal.any([timeout, stop]) : timeout;
   let url = parseAllowedUrl(rawUrl, limits.allowedHosts, label);
   try {
     for (let hop = 0; ; hop++) {
@@ -67,7 +74,10 @@ export async function downloadAttachment(rawUrl: string, limits: DownloadLimits,
     }
   } catch (error) {
     if (error instanceof AttachmentError) throw error;
-    if (signal.aborted) {
+    if (stop?.aborted) {
+      throw new AttachmentError(`Downloading the ${label} attachment was stopped.`, { cause: error });
+    }
+    if (timeout.aborted) {
       throw new AttachmentError(
         `Downloading the ${label} attachment took longer than ${Math.round(limits.timeoutMs / 1000)} s. Please try again.`,
         { cause: error },
