@@ -17,6 +17,9 @@ export function admissionRefusal(context: BotContext, userId: string): string | 
   }
   let pendingAll = 0;
   for (const count of context.pendingUsers.values()) pendingAll += count;
-  if (snapshot.queuedCount + pendingAll >= snapshot.maxQueue) return queueFullMessage(snapshot.queuedCount);
+  // Requests still downloading take the free slots first: only the rest will wait in line.
+  const freeSlots = Math.max(0, snapshot.concurrency - snapshot.running.length);
+  const waitingSoon = snapshot.queuedCount + Math.max(0, pendingAll - freeSlots);
+  if (waitingSoon >= snapshot.maxQueue) return queueFullMessage(waitingSoon);
   return undefined;
 }
