@@ -322,6 +322,26 @@ describe('VGG19_WEIGHTS pointing at a URL', () => {
     expect(server.hits('/keras/notop.h5')).toBe(0);
   });
 
+  it('names an HTML page served in place of the weights in one line, and caches nothing', async () => {
+    server.route('/mine/vgg19.h5', {
+      body: '<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n<body>Please log in</body></html>\n',
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+    });
+    server.route('/keras/notop.h5', { body: h5Bytes });
+    const cacheDir = await tempDir();
+    const url = server.url('/mine/vgg19.h5');
+    const expected =
+      `${url} is a web page (HTML/XML), not weights: ` +
+      'an error or login page was probably saved in place of the file';
+    expect(await expectWeightsError(start(cacheDir, { source: url }))).toBe(expected);
+    expect(await readdir(cacheDir)).toEqual(['remote']);
+    expect(await readdir(path.join(cacheDir, 'remote'))).toEqual([]);
+    // Nothing was kept: the next start asks again, and never falls back to the default file.
+    expect(await expectWeightsError(start(cacheDir, { source: url }))).toBe(expected);
+    expect(server.hits('/mine/vgg19.h5')).toBe(2);
+    expect(server.hits('/keras/notop.h5')).toBe(0);
+  });
+
   it('keeps credentials in the query string out of messages', async () => {
     const cacheDir = await tempDir();
     const message = await expectWeightsError(
