@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { edgesFingerprint } from './file-fingerprint.ts';
 import { selectLayers, type FoundLayerShapes } from './shape-check.ts';
 import type { ConvLayerWeights, ShapeCheck, WeightsLogger } from './types.ts';
 import { isVggLayerName, type VggLayerName } from './vgg19-layout.ts';
@@ -10,7 +11,9 @@ import { isVggLayerName, type VggLayerName } from './vgg19-layout.ts';
  * A converted copy of an HDF5 weights file: the same float32 values, stored raw after a small JSON index. Loading
  * it needs no HDF5 library, which matters because importing h5wasm costs ~2 s per start under tsx (it transforms
  * the library's 4 MB of JavaScript every time) against ~0.1 s for reading 80 MB raw. The index records the
- * source's path, size and mtime; a copy that no longer matches them, or is damaged, is ignored and rebuilt.
+ * source's path, size, mtime and a fingerprint of its first and last MiB (so a different file copied in with its
+ * size and mtime unchanged, e.g. by `cp -p`, is noticed); a copy that no longer matches them, or is damaged, is
+ * ignored and rebuilt.
  *
  * Layout: "VGGF32\0\x01", uint32 LE index length, the JSON index, zero padding to a multiple of 4, then for
  * each layer in order its kernel and bias values (float32 LE).
@@ -18,7 +21,7 @@ import { isVggLayerName, type VggLayerName } from './vgg19-layout.ts';
 const MAGIC = Buffer.from('VGGF32\0\x01', 'latin1');
 
 const indexSchema = z.object({
-  source: z.object({ path: z.string(), size: z.number(), mtimeMs: z.number() }),
+  source: z.object({ path: z.string(), size: z.number(), mtimeMs: z.number(), fingerprint: z.string() }),
   layers: z.array(
     z.object({
       name: z.string(),
@@ -34,11 +37,19 @@ export interface SourceIdentity {
   path: string;
   size: number;
   mtimeMs: number;
+  /** See edgesFingerprint. */
+  fingerprint: string;
 }
 
 export async function identify(file: string): Promise<SourceIdentity> {
-  const info = await stat(file);
-  return { path: path.resolve(file), size: info.size, mtimeMs: info.mtimeMs };
+  const handle = await open(file, 'r');
+  try {
+    const info = await handle.stat();
+    const fingerprint = await edgesFingerprint(handle, info.size);
+    return { path: path.resolve(file), size: info.size, mtimeMs: info.mtimeMs, fingerprint };
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Where the converted copy of `source` lives: in the cache folder, named after the source and its path. */
@@ -69,7 +80,8 @@ export async function readConverted(
   if (
     index.source.path !== source.path ||
     index.source.size !== source.size ||
-    index.source.mtimeMs !== source.mtimeMs
+    index.source.mtimeMs !== source.mtimeMs ||
+    index.source.fingerprint !== source.fingerprint
   ) {
     return undefined;
   }

@@ -1,4 +1,4 @@
-import { readdir, readFile, truncate, utimes, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger, memoryDestination } from '../../src/log/logger.ts';
@@ -57,6 +57,31 @@ describe('converted copy of an HDF5 file', () => {
     expect(weights.layers.get('block1_conv1')!.kernel[0]).toBe(tiny.layers.get('block1_conv1')!.kernel[0]);
     const rebuilt = await readFile(converted);
     expect(rebuilt.readFloatLE(firstValueOffset(rebuilt))).toBe(weights.layers.get('block1_conv1')!.kernel[0]);
+  });
+
+  it('is not used for a different file of the same size copied in with the same mtime (cp -p)', async () => {
+    const { file, cacheDir, converted } = await setup();
+    const other = makeTinyVggWeights({ seed: 2 });
+    const replacement = path.join(path.dirname(file), 'replacement.h5');
+    await writeKerasH5(replacement, other);
+    const sameTime = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    await utimes(file, sameTime, sameTime);
+    await utimes(replacement, sameTime, sameTime);
+    await start(file, cacheDir);
+    const before = await stat(file);
+
+    await cp(replacement, file, { preserveTimestamps: true });
+    const after = await stat(file);
+    // Everything the key held before the fingerprint is unchanged: path, size and mtime.
+    expect([after.size, after.mtimeMs]).toEqual([before.size, before.mtimeMs]);
+    const weights = await start(file, cacheDir);
+    expect(weights.layers.get('block1_conv1')!.kernel).toEqual(other.layers.get('block1_conv1')!.kernel);
+    expect(weights.layers.get('block1_conv1')!.kernel).not.toEqual(tiny.layers.get('block1_conv1')!.kernel);
+    // The copy was rebuilt for the new file: a third start reads it, not the source.
+    const bytes = await readFile(converted);
+    bytes.writeFloatLE(123.5, firstValueOffset(bytes));
+    await writeFile(converted, bytes);
+    expect((await start(file, cacheDir)).layers.get('block1_conv1')!.kernel[0]).toBe(123.5);
   });
 
   it('is ignored and rebuilt when damaged', async () => {
