@@ -3,6 +3,7 @@ import type { Config } from '../config/index.ts';
 import type { BackendInfo } from '../engine/types.ts';
 import type { Logger } from '../log/logger.ts';
 import type { JobQueue } from '../queue/index.ts';
+import type { PreparingRequests } from './preparing-requests.ts';
 
 /** What command handlers get: the running bot's parts, never globals. */
 export interface BotContext {
@@ -13,6 +14,8 @@ export interface BotContext {
   backend: BackendInfo;
   /** Users whose request is between "accepted" and "in the queue" (downloading), counted against their limit. */
   pendingUsers: Map<string, number>;
+  /** Requests downloading and decoding, before the queue; shutdown stops them. */
+  preparing: PreparingRequests;
   /** Final messages still being delivered; shutdown waits for them. */
   deliveries: Set<Promise<void>>;
 }

@@ -16,13 +16,12 @@ import type { ReplyPayload } from './reply-payload.ts';
 
 export interface JobListenerOptions {
   reply: JobReply;
-  /** The job id, known once submit() returns; events before that are shown by the caller. */
-  state: { jobId: string };
+  /** The job's id and its logger, known once submit() returns; events before that are shown by the caller. */
+  state: { jobId: string; logger: Logger };
   /** The interaction's upload limit for the final image. */
   attachmentLimit: number;
   /** Notes from decoding (first frame used, enlarged ...) shown with the result. */
   notes: string[];
-  logger: Logger;
   /** Registers a final delivery so shutdown can wait for it. */
   track: (delivery: Promise<void>) => void;
 }
@@ -54,7 +53,7 @@ function renderProgress(jobId: string, progress: JobProgress): Promise<ReplyPayl
 }
 
 async function deliverResult(options: JobListenerOptions, result: JobResult): Promise<void> {
-  const { reply, state, logger } = options;
+  const { reply, state } = options;
   let payload: ReplyPayload;
   try {
     const encoded = await encodeFinal(result.image, options.attachmentLimit);
@@ -76,7 +75,7 @@ async function deliverResult(options: JobListenerOptions, result: JobResult): Pr
       { data: encoded.bytes, extension: encoded.extension, mime: encoded.mime },
     );
   } catch (error) {
-    logger.error({ err: error, jobId: state.jobId }, 'could not encode the result');
+    state.logger.error({ err: error }, 'could not encode the result');
     const message = isUserFacing(error) ? error.userMessage : 'I could not encode the result image.';
     payload = failedMessage(state.jobId, message);
   }

@@ -88,8 +88,11 @@ export function completedMessage(
   };
 }
 
-export function failedMessage(jobId: string | undefined, message: string): ReplyPayload {
-  return { content: `❌ ${message}${jobId ? ` · ${tag(jobId)}` : ''}` };
+/** For failures with no message of their own; the log has the detail under the job id shown with it. */
+export const INTERNAL_ERROR_TEXT = 'Sorry, something went wrong on my side. Please try again in a moment.';
+
+export function failedMessage(jobId: string, message: string): ReplyPayload {
+  return { content: `❌ ${message} · ${tag(jobId)}` };
 }
 
 export function cancelledMessage(jobId: string, by: 'owner' | 'admin' | 'shutdown'): ReplyPayload {

@@ -30,6 +30,7 @@ export interface JobReplyOptions {
 export class JobReply {
   readonly #options: JobReplyOptions;
   readonly #now: () => number;
+  #logger: Logger;
   #pending: ReplyPayload | Promise<ReplyPayload> | undefined;
   #inFlight: Promise<void> | undefined;
   #lastEditAt = 0;
@@ -39,6 +40,12 @@ export class JobReply {
   constructor(options: JobReplyOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#logger = options.logger;
+  }
+
+  /** Once the queue has named the job, its log lines carry that id. */
+  useLogger(logger: Logger): void {
+    this.#logger = logger;
   }
 
   /** A state change (queued, position, started, ...): sent as soon as the previous edit is done. */
@@ -77,8 +84,15 @@ export class JobReply {
     try {
       await this.#deliver(payload, true);
     } catch (error) {
-      this.#options.logger.error({ err: error }, 'could not deliver the final message');
+      this.#logger.error({ err: error }, 'could not deliver the final message');
     }
+  }
+
+  /** No more edits, for a reply the caller deletes; waits for an edit in flight. */
+  async stop(): Promise<void> {
+    this.#finished = true;
+    this.#pending = undefined;
+    await this.#inFlight;
   }
 
   #pump(): void {
@@ -90,7 +104,7 @@ export class JobReply {
       try {
         await this.#deliver(await next, false);
       } catch (error) {
-        this.#options.logger.warn({ err: error }, 'a progress edit failed; the job goes on');
+        this.#logger.warn({ err: error }, 'a progress edit failed; the job goes on');
       } finally {
         this.#lastEditAt = this.#now();
         this.#inFlight = undefined;
@@ -109,7 +123,7 @@ export class JobReply {
       } catch (error) {
         if (!isExpiredToken(error)) throw error;
         this.#webhookUsable = false;
-        this.#options.logger.info('interaction token expired; editing through the channel instead');
+        this.#logger.info('interaction token expired; editing through the channel instead');
       }
     }
     if (messageId) {
@@ -119,7 +133,7 @@ export class JobReply {
         return;
       } catch (error) {
         if (!final) throw error;
-        this.#options.logger.warn({ err: error }, 'could not edit the original message; posting a new one');
+        this.#logger.warn({ err: error }, 'could not edit the original message; posting a new one');
       }
     }
     if (!final) return;

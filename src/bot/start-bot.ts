@@ -8,6 +8,8 @@ import { resolveWeights, type VggWeights } from '../weights/index.ts';
 import type { BotContext } from './bot-context.ts';
 import { loadCommands } from './command-loader.ts';
 import { createInteractionHandler } from './interaction-router.ts';
+import { allDelivered, DELIVERY_WAIT_MS } from './deliveries.ts';
+import { PreparingRequests } from './preparing-requests.ts';
 import { registerCommands } from './register-commands.ts';
 
 export interface BotDependencies {
@@ -22,9 +24,6 @@ export interface RunningBot {
   /** Graceful shutdown: no new jobs, the running one gets its grace period, queued users are told. */
   stop(): Promise<void>;
 }
-
-/** How long shutdown waits for final messages to reach Discord after the queue has stopped. */
-const DELIVERY_WAIT_MS = 10_000;
 
 /**
  * Start-up in the order that fails fastest and clearest: weights (refuse to start if bad) → backend → engine
@@ -51,6 +50,7 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
     logger,
     backend,
     pendingUsers: new Map(),
+    preparing: new PreparingRequests(),
     deliveries: new Set(),
   };
   const handle = createInteractionHandler(commands, context);
@@ -92,9 +92,18 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      logger.info('shutting down: no new jobs; the running job gets its grace period');
-      await queue.shutdown();
-      await settleWithin([...context.deliveries], DELIVERY_WAIT_MS);
+      logger.info(
+        { preparing: context.preparing.size },
+        'shutting down: no new jobs; the running job gets its grace period',
+      );
+      const queueStopped = queue.shutdown();
+      // Requests still downloading are not in the queue yet; they stop now and tell their users.
+      context.preparing.stopAll();
+      await queueStopped;
+      await settleWithin(
+        context.preparing.idle().then(() => allDelivered(context.deliveries)),
+        DELIVERY_WAIT_MS,
+      );
       await client.destroy();
       engine.dispose();
       logger.info('shut down cleanly');
@@ -102,10 +111,10 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
   return { client, context, stop };
 }
 
-async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
-    Promise.allSettled(promises),
+    promise.catch(() => undefined),
     new Promise((resolve) => {
       timer = setTimeout(resolve, ms);
     }),

@@ -1,21 +1,22 @@
-import { MessageFlags, type ChatInputCommandInteraction, type Attachment } from 'discord.js';
+import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import { PRESETS } from '../engine/index.ts';
-import { isUserFacing } from '../errors/user-facing-error.ts';
-import type { BotContext } from './bot-context.ts';
+import type { Logger } from '../log/logger.ts';
 import { admissionRefusal } from './admission.ts';
-import { downloadingMessage, failedMessage, queuedMessage } from './job-messages.ts';
-import { JobReply } from './job-reply.ts';
-import { fetchStylizeImages, type FetchedImages } from './fetch-images.ts';
+import type { BotContext } from './bot-context.ts';
+import { trackDelivery } from './deliveries.ts';
+import { prepareInputs, settingsFor } from './job-inputs.ts';
 import { jobListenerFor } from './job-listener.ts';
+import { cancelledMessage, queuedMessage } from './job-messages.ts';
+import { publishAndFetch, type PreparedRequest } from './prepare-request.ts';
+import { newReferenceId, RequestFailure } from './reference-id.ts';
+import { readStylizeOptions } from './stylize-options.ts';
 import {
   InvalidRequestError,
   limitsFor,
   validateStylizeOptions,
-  type AttachmentInfo,
-  type RawStylizeOptions,
+  type RequestLimits,
   type StylizeRequestInput,
 } from './stylize-request.ts';
-import { prepareInputs, settingsFor } from './job-inputs.ts';
 
 /** Discord's default upload limit for bots when an interaction does not say (10 MiB). */
 const DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024;
@@ -24,118 +25,106 @@ const DEFAULT_ATTACHMENT_LIMIT = 10 * 1024 * 1024;
  * /stylize: validate (ephemeral answers) → defer publicly → download and decode → queue → live edits → result.
  */
 export async function runStylizeCommand(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void> {
+  const requestId = newReferenceId(context.queue);
+  try {
+    await stylize(interaction, context, requestId);
+  } catch (error) {
+    throw new RequestFailure(requestId, error);
+  }
+}
+
+async function stylize(interaction: ChatInputCommandInteraction, context: BotContext, requestId: string): Promise<void> {
   const userId = interaction.user.id;
-  const logger = context.logger.child({ interaction: interaction.id, userId, guildId: interaction.guildId });
+  const where = { interaction: interaction.id, userId, guildId: interaction.guildId };
+  const logger = context.logger.child({ jobId: requestId, ...where });
 
   const limits = limitsFor(context.config, interaction.guildId);
   let input: StylizeRequestInput;
   try {
-    input = validateStylizeOptions(readOptions(interaction), limits);
+    input = validateStylizeOptions(readStylizeOptions(interaction), limits);
   } catch (error) {
     if (!(error instanceof InvalidRequestError)) throw error;
+    logger.info({ reason: error.userMessage }, 'request refused');
     await interaction.reply({ content: error.userMessage, flags: MessageFlags.Ephemeral });
     return;
   }
   const refusal = admissionRefusal(context, userId);
   if (refusal) {
+    logger.info({ reason: refusal }, 'request refused by the queue limits');
     await interaction.reply({ content: refusal, flags: MessageFlags.Ephemeral });
     return;
   }
 
   context.pendingUsers.set(userId, (context.pendingUsers.get(userId) ?? 0) + 1);
-  let images: FetchedImages;
-  let reply: JobReply;
+  let prepared: PreparedRequest | undefined;
   try {
-    await interaction.deferReply();
-    const original = await interaction.fetchReply();
-    reply = new JobReply({
-      rest: context.rest,
-      applicationId: interaction.applicationId,
-      interactionToken: interaction.token,
-      tokenIssuedAt: interaction.createdTimestamp,
-      channelId: interaction.channelId,
-      messageId: original.id,
-      userId,
-      minProgressIntervalMs: context.config.bot.progressIntervalMs,
-      logger,
-    });
-    reply.show(downloadingMessage());
-    try {
-      images = await fetchStylizeImages(input, context.config);
-    } catch (error) {
-      if (!isUserFacing(error)) throw error;
-      logger.info({ reason: error.userMessage }, 'request refused after download');
-      await reply.finish(failedMessage(undefined, error.userMessage));
-      return;
-    }
+    prepared = await context.preparing.run((signal) =>
+      publishAndFetch({ interaction, context, input, jobId: requestId, logger, signal }),
+    );
   } finally {
     releasePending(context, userId);
   }
+  if (prepared) await submitJob({ interaction, context, input, limits, prepared, requestId, logger, where });
+}
 
-  const attachmentLimit = interaction.attachmentSizeLimit || DEFAULT_ATTACHMENT_LIMIT;
-  const state = { jobId: '' };
+interface SubmitOptions {
+  interaction: ChatInputCommandInteraction;
+  context: BotContext;
+  input: StylizeRequestInput;
+  limits: RequestLimits;
+  prepared: PreparedRequest;
+  requestId: string;
+  logger: Logger;
+  where: Record<string, unknown>;
+}
+
+async function submitJob(options: SubmitOptions): Promise<void> {
+  const { interaction, context, input, limits, prepared, requestId, logger } = options;
+  const { reply, images } = prepared;
+  const track = (delivery: Promise<void>) => trackDelivery(context.deliveries, delivery);
+  const state = { jobId: requestId, logger };
   const submitted = context.queue.submit(
     {
-      userId,
+      userId: interaction.user.id,
       ...(interaction.guildId ? { guildId: interaction.guildId } : {}),
-      size: images.content.width >= images.content.height ? images.content.width : images.content.height,
+      size: Math.max(images.content.width, images.content.height),
       iterations: input.iterations ?? Math.min(PRESETS.default.iterations, limits.maxIterations),
       settings: settingsFor(input),
       prepare: (size) => prepareInputs(images, input, size, context.config.images.maxSize),
     },
-    jobListenerFor({ reply, state, attachmentLimit, logger, notes: images.notes, track: trackDelivery(context) }),
+    jobListenerFor({
+      reply,
+      state,
+      attachmentLimit: interaction.attachmentSizeLimit || DEFAULT_ATTACHMENT_LIMIT,
+      notes: images.notes,
+      track,
+    }),
   );
   if (!submitted.accepted) {
     logger.info({ reason: submitted.reason }, 'queue refused the job after download');
-    await interaction.deleteReply().catch(() => undefined);
-    await interaction.followUp({ content: submitted.message, flags: MessageFlags.Ephemeral });
+    if (submitted.reason === 'shutting-down') {
+      track(reply.finish(cancelledMessage(requestId, 'shutdown')));
+      return;
+    }
+    // A limit reached while downloading: like the refusals before the defer, it is told privately.
+    await reply.stop();
+    await interaction.deleteReply().catch((error: unknown) => logger.warn({ err: error }, 'could not delete the reply'));
+    await interaction
+      .followUp({ content: submitted.message, flags: MessageFlags.Ephemeral })
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not send the refusal'));
     return;
   }
-  state.jobId = submitted.job.id;
-  if (submitted.job.state === 'queued') reply.show(queuedMessage(submitted.job.id, submitted.job.position ?? 1));
+  const { job } = submitted;
+  // From here on the queue's id names the job, in messages and in the queue's own log lines.
+  state.jobId = job.id;
+  state.logger = context.logger.child({ jobId: job.id, ref: requestId, ...options.where });
+  reply.useLogger(state.logger);
+  state.logger.info('job submitted');
+  if (job.state === 'queued') reply.show(queuedMessage(job.id, job.position ?? 1));
 }
 
 function releasePending(context: BotContext, userId: string): void {
   const left = (context.pendingUsers.get(userId) ?? 1) - 1;
   if (left > 0) context.pendingUsers.set(userId, left);
   else context.pendingUsers.delete(userId);
-}
-
-function trackDelivery(context: BotContext): (delivery: Promise<void>) => void {
-  return (delivery) => {
-    context.deliveries.add(delivery);
-    void delivery.finally(() => context.deliveries.delete(delivery));
-  };
-}
-
-function readOptions(interaction: ChatInputCommandInteraction): RawStylizeOptions {
-  const o = interaction.options;
-  const attachment = (name: string): AttachmentInfo | null => toInfo(o.getAttachment(name));
-  return {
-    content: attachment('content'),
-    style: attachment('style'),
-    style2: attachment('style2'),
-    style3: attachment('style3'),
-    contentWeight: o.getNumber('content_weight'),
-    styleWeight: o.getNumber('style_weight'),
-    tvWeight: o.getNumber('tv_weight'),
-    iterations: o.getInteger('iterations'),
-    size: o.getInteger('size'),
-    styleBlend: o.getString('style_blend'),
-    styleScale: o.getNumber('style_scale'),
-    preserveColors: o.getBoolean('preserve_colors'),
-    seed: o.getInteger('seed'),
-  };
-}
-
-function toInfo(attachment: Attachment | null): AttachmentInfo | null {
-  if (!attachment) return null;
-  return {
-    url: attachment.url,
-    name: attachment.name,
-    size: attachment.size,
-    contentType: attachment.contentType,
-    width: attachment.width,
-    height: attachment.height,
-  };
 }

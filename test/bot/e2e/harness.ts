@@ -119,3 +119,17 @@ export function waitForEdit(
     timeoutMs,
   );
 }
+
+/** The job id a message names (`job \`7KQ2MX\``). */
+export function jobIdIn(text: string | undefined): string {
+  const id = /job `([0-9A-Z]{6})`/.exec(text ?? '')?.[1];
+  if (!id) throw new Error(`no job id in ${JSON.stringify(text)}`);
+  return id;
+}
+
+/** The bot's log lines, parsed, that carry this `jobId`. */
+export function logsFor(harness: Harness, jobId: string): Array<Record<string, unknown>> {
+  return harness.logs
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((entry) => entry.jobId === jobId);
+}

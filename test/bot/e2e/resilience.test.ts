@@ -1,6 +1,16 @@
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { artwork, bodyOf, ORIGINAL_EDITS, photo, startHarness, waitForEdit, type Harness } from './harness.ts';
+import {
+  artwork,
+  bodyOf,
+  jobIdIn,
+  logsFor,
+  ORIGINAL_EDITS,
+  photo,
+  startHarness,
+  waitForEdit,
+  type Harness,
+} from './harness.ts';
 
 let harness: Harness | undefined;
 afterEach(async () => {
@@ -42,10 +52,14 @@ describe('the bot keeps its jobs through Discord trouble', () => {
 
   it('a gateway drop mid-job is resumed; the job finishes and new commands still arrive', async () => {
     harness = await startHarness();
-    const command = await startJob(harness, 100);
+    const command = await startJob(harness, 200);
     harness.fake.gateway.dropConnection(4000);
     await harness.fake.gateway.waitForResume();
-    await waitForEdit(harness.fake, command, '✅', 60_000);
+    // Still running after the resume, so the final edit below happened on the resumed session.
+    const resumedAt = harness.fake.requests.length;
+    expect(command.originalMessage()!.data.content).not.toMatch(/^✅/);
+    const final = await waitForEdit(harness.fake, command, '✅', 60_000);
+    expect(harness.fake.requests.indexOf(final)).toBeGreaterThanOrEqual(resumedAt);
     const queue = harness.fake.interactions.slashCommand({ name: 'queue' });
     expect((await queue.waitForResponse()).json).toMatchObject({ type: 4 });
     expect(harness.fake.gateway.resumes().length).toBeGreaterThan(0);
@@ -88,7 +102,64 @@ describe('the bot keeps its jobs through Discord trouble', () => {
   });
 });
 
+describe('failures on the bot’s side are named with a job id that the log has', () => {
+  it('reading back the public reply fails: the reply ends with a short message instead of staying on hold', async () => {
+    harness = await startHarness();
+    const { fake } = harness;
+    const content = await fake.cdn.add(await photo(), { filename: 'photo.jpg' });
+    const style = await fake.cdn.add(await artwork(), { filename: 'art.png' });
+    // discord.js tries four times in all.
+    const broken = fake.faults.serverError({ method: 'GET', route: ORIGINAL_EDITS }, { times: 4 });
+    const command = fake.interactions.slashCommand({ name: 'stylize', options: { content, style, size: 128 } });
+    const text = bodyOf(await waitForEdit(fake, command, '❌', 20_000)).content;
+    expect(broken.hits).toBe(4);
+    const jobId = jobIdIn(text);
+    expect(text).toBe(`❌ Sorry, something went wrong on my side. Please try again in a moment. · job \`${jobId}\``);
+    expect(logsFor(harness, jobId).find((l) => l.msg === 'could not read back the public reply')?.err).toBeDefined();
+    expect(fake.cdn.requests()).toEqual([]);
+    expect(command.followUps()).toEqual([]);
+  });
+
+  it('a button handler that fails is answered privately, with the id its log line has', async () => {
+    harness = await startHarness();
+    const { fake } = harness;
+    const command = await startJob(harness, 1000);
+    const jobId = jobIdIn(command.originalMessage()!.data.content);
+    const broken = fake.faults.serverError({ method: 'POST', route: '/interactions/:id/:token/callback' }, { times: 4 });
+    const click = fake.interactions.button({ customId: `cancel:${jobId}`, message: command.originalMessage()! });
+    const answer = await click.waitForResponse(20_000);
+    expect(broken.hits).toBe(4);
+    const data = (answer.json as { type: number; data: { content: string; flags: number } }).data;
+    expect(data.flags & 64).toBe(64);
+    const ref = jobIdIn(data.content);
+    expect(data.content).toBe(`Sorry, something went wrong on my side. Please try again in a moment. · job \`${ref}\``);
+    expect(ref).not.toBe(jobId);
+    expect(logsFor(harness, ref).find((l) => l.msg === 'interaction handler failed')?.err).toBeDefined();
+  });
+});
+
 describe('shutdown', () => {
+  it('tells a user whose images are still downloading that the bot is restarting, without waiting for the download', async () => {
+    harness = await startHarness();
+    const { fake } = harness;
+    const content = await fake.cdn.add(await photo(), { filename: 'photo.jpg', fault: { kind: 'hang' } });
+    const style = await fake.cdn.add(await artwork(), { filename: 'art.png' });
+    const command = fake.interactions.slashCommand({ name: 'stylize', options: { content, style, size: 128 } });
+    await waitForEdit(fake, command, '📥', 10_000);
+    await fake.waitUntil(() => fake.cdn.requests().some((r) => r.outcome === 'pending'), 5000, 'the hanging download');
+
+    const started = Date.now();
+    await harness.bot.stop();
+    expect(Date.now() - started).toBeLessThan(5000); // DOWNLOAD_TIMEOUT_MS is 20 s
+    const last = fake.requestsTo('PATCH', ORIGINAL_EDITS).filter((r) => r.interactionId === command.id).at(-1)!;
+    expect(last.status).toBe(200);
+    const text = bodyOf(last).content;
+    expect(text).toMatch(/^🔁 The bot is restarting.*Please try again/);
+    expect(logsFor(harness, jobIdIn(text)).some((l) => l.msg === 'shutdown while preparing the request')).toBe(true);
+    await fake.waitUntil(() => fake.cdn.requests().every((r) => r.outcome !== 'pending'), 5000, 'downloads ended');
+    expect(fake.cdn.requests().find((r) => r.fault === 'hang')?.outcome).toBe('aborted');
+  });
+
   it('tells the queued user the bot is restarting and stops the running job after its grace period', async () => {
     harness = await startHarness({ SHUTDOWN_GRACE_SECONDS: '1', MAX_ITERATIONS: '5000' });
     const running = await startJob(harness, 5000, 256);
@@ -114,5 +185,16 @@ describe('shutdown', () => {
     }
     expect(took).toBeGreaterThanOrEqual(900);
     expect(harness.bot.context.queue.snapshot().accepting).toBe(false);
+  });
+
+  it('leaves no socket or server open once the bot and the fake have closed', async () => {
+    harness = await startHarness();
+    const command = await startJob(harness, 20);
+    await waitForEdit(harness.fake, command, '✅', 30_000);
+    await harness.close();
+    const tcp = () => process.getActiveResourcesInfo().filter((kind) => kind.startsWith('TCP'));
+    // Closed sockets leave the list once their close callbacks have run.
+    for (let i = 0; i < 20 && tcp().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(tcp()).toEqual([]);
   });
 });
