@@ -54,57 +54,76 @@ function press(command: InteractionHandle, jobId: string, user: ReturnType<typeo
   });
 }
 
+/** The latest text of a command's public message. */
+const latest = (command: InteractionHandle) => command.originalMessage()?.data.content ?? '';
+
 describe('queue positions, limits and cancelling', () => {
-  it('keeps three users in line, refuses extra requests, and cancels by owner or moderator', async () => {
+  it('keeps three users who ask at once in line, refuses extra requests, and cancels by owner or moderator', async () => {
     const { alice, bob, carol, dave, mod } = users();
 
-    const a = longJob(alice);
-    const aRunning = await waitForEdit(harness.fake, a, '🎨', 30_000);
-    const aJob = jobIdOf(bodyOf(aRunning).content);
+    // All three are dispatched before anything is awaited: they download side by side and reach the queue in
+    // whatever order their downloads finish, so the roles are read from the messages.
+    const owners = new Map<InteractionHandle, ReturnType<typeof users>['alice']>();
+    for (const user of [alice, bob, carol]) owners.set(longJob(user), user);
+    const commands = [...owners.keys()];
+    const roles = await harness.fake.waitUntil(
+      () => {
+        const running = commands.find((c) => latest(c).startsWith('🎨'));
+        const next = commands.find((c) => latest(c).startsWith('⏳ Queued — next in line'));
+        const second = commands.find((c) => latest(c).startsWith('⏳ Queued — position 2 in line'));
+        return running && next && second && { running, next, second };
+      },
+      30_000,
+      'one job running, one next in line, one second in line',
+    );
+    const { running, next, second } = roles;
+    const runningJob = jobIdOf(latest(running));
+    const nextJob = jobIdOf(latest(next));
+    const secondJob = jobIdOf(latest(second));
+    for (const c of [next, second]) expect(c.originalMessage()!.data.components).toHaveLength(1);
 
-    const b = longJob(bob);
-    const bQueued = await waitForEdit(harness.fake, b, '⏳', 30_000);
-    expect(bodyOf(bQueued).content).toMatch(/next in line/);
-    expect(bodyOf(bQueued).components).toHaveLength(1);
-    const bJob = jobIdOf(bodyOf(bQueued).content);
+    // /queue while a job runs: its progress, how many wait, and the caller's own place.
+    await harness.fake.waitUntil(() => latest(running).includes('iteration '), 20_000, 'a progress edit');
+    const status = await ephemeral(harness.fake.interactions.slashCommand({ name: 'queue', user: owners.get(second)! }));
+    expect(status).toMatch(
+      new RegExp(`Running: job \`${runningJob}\` for <@${owners.get(running)!.id}> at 256 px — \`[█░]{12}\` \\d+% \\(\\d+/5000\\)`),
+    );
+    expect(status).toMatch(/Waiting: 2 jobs/);
+    expect(status).toContain(`Your jobs: \`${secondJob}\` position 2`);
 
-    const c = longJob(carol);
-    const cQueued = await waitForEdit(harness.fake, c, '⏳', 30_000);
-    expect(bodyOf(cQueued).content).toMatch(/position 2 in line/);
-    const cJob = jobIdOf(bodyOf(cQueued).content);
-
-    // The per-user limit: Alice already has a job.
-    expect(await ephemeral(longJob(alice))).toMatch(new RegExp(`already have a job in the queue \\(job ${aJob}\\)`));
+    // The per-user limit: the running job's owner already has a job.
+    expect(await ephemeral(longJob(owners.get(running)!))).toMatch(
+      new RegExp(`already have a job in the queue \\(job ${runningJob}\\)`),
+    );
     // The queue is full: two are waiting.
-    expect(await ephemeral(longJob(dave))).toMatch(/queue is full right now \(2 jobs waiting\)/);
+    expect(await ephemeral(longJob(dave))).toMatch(/queue is full right now \(2 jobs waiting/);
 
     // Someone else's Cancel press is refused, privately.
-    const wrong = press(c, cJob, dave);
-    expect(await ephemeral(wrong)).toMatch(/not yours/);
+    expect(await ephemeral(press(second, secondJob, dave))).toMatch(/not yours/);
 
-    // Bob cancels his queued job: Carol moves up.
-    const bobCancels = press(b, bJob, bob);
-    expect((await bobCancels.waitForResponse()).json).toMatchObject({ type: 6 });
-    expect(bodyOf(await waitForEdit(harness.fake, b, '🛑', 10_000)).content).toMatch(/^🛑 Cancelled\./);
-    expect(bodyOf(await waitForEdit(harness.fake, c, '⏳ Queued — next in line', 10_000)).content).toContain(cJob);
+    // The next in line cancels: the one behind moves up.
+    const nextCancels = press(next, nextJob, owners.get(next)!);
+    expect((await nextCancels.waitForResponse()).json).toMatchObject({ type: 6 });
+    expect(bodyOf(await waitForEdit(harness.fake, next, '🛑', 10_000)).content).toMatch(/^🛑 Cancelled\./);
+    expect(bodyOf(await waitForEdit(harness.fake, second, '⏳ Queued — next in line', 10_000)).content).toContain(secondJob);
 
-    // Alice cancels her running job: it stops and Carol's starts.
-    press(a, aJob, alice);
-    const aCancelled = await waitForEdit(harness.fake, a, '🛑', 20_000);
-    expect(bodyOf(aCancelled).components).toEqual([]);
-    await waitForEdit(harness.fake, c, '🎨', 20_000);
+    // The running job's owner cancels it: it stops and the last one starts.
+    press(running, runningJob, owners.get(running)!);
+    expect(bodyOf(await waitForEdit(harness.fake, running, '🛑', 20_000)).components).toEqual([]);
+    await waitForEdit(harness.fake, second, '🎨', 20_000);
 
-    // A moderator (Manage Messages) cancels Carol's running job.
-    press(c, cJob, mod, MEMBER_PERMISSIONS | PermissionFlagsBits.ManageMessages);
-    expect(bodyOf(await waitForEdit(harness.fake, c, '🛑', 20_000)).content).toMatch(/Cancelled by a moderator/);
+    // A moderator (Manage Messages) cancels it while it runs.
+    press(second, secondJob, mod, MEMBER_PERMISSIONS | PermissionFlagsBits.ManageMessages);
+    expect(bodyOf(await waitForEdit(harness.fake, second, '🛑', 20_000)).content).toMatch(/Cancelled by a moderator/);
 
     // The finished job's message has no Cancel button left to press.
-    expect(bodyOf(await waitForEdit(harness.fake, c, '🛑', 1000)).components).toEqual([]);
+    expect(second.originalMessage()!.data.components).toEqual([]);
+    expect(() => press(second, secondJob, owners.get(second)!)).toThrow(/has no button/);
 
     // /queue is empty again, and says so privately.
-    const queue = harness.fake.interactions.slashCommand({ name: 'queue', user: alice });
-    const summary = await ephemeral(queue);
+    const summary = await ephemeral(harness.fake.interactions.slashCommand({ name: 'queue', user: alice }));
     expect(summary).toMatch(/Running: nothing right now/);
+    expect(summary).toMatch(/Your jobs: none/);
     expect(summary).toMatch(/3 cancelled/);
     expect(harness.fake.internalErrors).toEqual([]);
   });

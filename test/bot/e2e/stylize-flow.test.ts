@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { InteractionHandle, RecordedRequest } from '../../fake-discord/index.ts';
 import { artwork, bodyOf, ORIGINAL_EDITS, photo, startHarness, waitForEdit, type Harness } from './harness.ts';
 
 let harness: Harness | undefined;
@@ -9,7 +10,7 @@ afterEach(async () => {
 });
 
 describe('/stylize end to end', () => {
-  it('defers, queues, shows progress with a preview, and posts a PNG of the requested size', async () => {
+  it('defers, starts at once, shows progress with a preview, and posts a PNG of the requested size', async () => {
     harness = await startHarness();
     const { fake } = harness;
     const content = await fake.cdn.add(await photo(160, 120), { filename: 'photo.jpg' });
@@ -23,8 +24,17 @@ describe('/stylize end to end', () => {
     const final = await waitForEdit(fake, command, '✅');
     const done = command.originalMessage()!;
 
-    const contents = done.revisions.map((r) => r.content);
-    expect(contents.some((c) => c.includes('Queued') || c.includes('Stylizing at'))).toBe(true);
+    // Nothing else waits, so the job starts at once: no queued state, and one job id from start to end.
+    const started = await waitForEdit(fake, command, '🎨 Stylizing at', 1000);
+    const jobId = /job `([0-9A-Z]{6})`$/.exec(bodyOf(started).content ?? '')?.[1];
+    expect(bodyOf(started).content).toBe(`🎨 Stylizing at 256 px, 120 iterations — starting · job \`${jobId}\``);
+    expect(bodyOf(started).components).toMatchObject([{ components: [{ custom_id: `cancel:${jobId}`, label: 'Cancel' }] }]);
+    const contents = done.revisions.map((r) => r.content).filter(Boolean);
+    expect(contents[0]).toBe('📥 Fetching your images…');
+    expect(contents.some((c) => c.startsWith('⏳'))).toBe(false);
+    for (const c of contents.slice(1)) expect(c).toContain(`job \`${jobId}\``);
+    // The Guilds intent only: no privileged intents, no message content.
+    expect(fake.gateway.identifies().map((i) => i.intents)).toEqual([1]);
     const edits = fake.requestsTo('PATCH', ORIGINAL_EDITS);
     const progressEdits = edits.filter((r) => (bodyOf(r).content ?? '').includes('iteration '));
     expect(progressEdits.length).toBeGreaterThan(0);
@@ -76,5 +86,41 @@ describe('/stylize end to end', () => {
     expect(file.name).toBe('stylized.jpg');
     expect(bodyOf(final).content).toMatch(/weights: content 2 · style 1000 · tv 0\.01/);
     expect(bodyOf(final).content).toMatch(/JPEG/);
+  });
+
+  it('shows a job that really waits as queued, with its place and a Cancel button, until its turn comes', async () => {
+    harness = await startHarness({ MAX_ITERATIONS: '5000' });
+    const { fake } = harness;
+    const content = await fake.cdn.add(await photo(), { filename: 'photo.jpg' });
+    const style = await fake.cdn.add(await artwork(), { filename: 'art.png' });
+    const ask = (username: string, iterations: number) =>
+      fake.interactions.slashCommand({ name: 'stylize', user: { username }, options: { content, style, size: 128, iterations } });
+    const jobOf = (edit: RecordedRequest) => /job `([0-9A-Z]{6})`/.exec(bodyOf(edit).content ?? '')![1]!;
+    const cancel = (command: InteractionHandle, jobId: string, username: string) =>
+      fake.interactions.button({ customId: `cancel:${jobId}`, message: command.originalMessage()!, user: { username } });
+
+    const first = ask('ann', 5000);
+    const firstJob = jobOf(await waitForEdit(fake, first, '🎨', 30_000));
+    const second = ask('ben', 5000);
+    const secondJob = jobOf(await waitForEdit(fake, second, '⏳', 30_000));
+    const third = ask('cat', 20);
+    const queued = await waitForEdit(fake, third, '⏳', 30_000);
+    const thirdJob = jobOf(queued);
+    expect(bodyOf(queued).content).toBe(`⏳ Queued — position 2 in line · job \`${thirdJob}\``);
+    expect(bodyOf(queued).components).toMatchObject([
+      { type: 1, components: [{ type: 2, custom_id: `cancel:${thirdJob}`, label: 'Cancel', style: 4 }] },
+    ]);
+
+    // The line moves: the first job is cancelled, the second starts, the third is next.
+    cancel(first, firstJob, 'ann');
+    await waitForEdit(fake, second, '🎨', 20_000);
+    const next = await waitForEdit(fake, third, '⏳ Queued — next in line', 20_000);
+    expect(bodyOf(next).components).toHaveLength(1);
+    cancel(second, secondJob, 'ben');
+    const started = await waitForEdit(fake, third, '🎨 Stylizing at', 20_000);
+    expect(bodyOf(started).content).toContain(`job \`${thirdJob}\``);
+    const done = await waitForEdit(fake, third, '✅', 30_000);
+    expect(bodyOf(done).content).toContain(`20 iterations`);
+    expect(bodyOf(done).components).toEqual([]);
   });
 });
