@@ -1,42 +1,25 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { resolveWeights } from '../../src/weights/resolve-weights.ts';
-import type { DownloadSpec } from '../../src/weights/verified-download.ts';
-import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
-import { writeKerasH5 } from '../helpers/weights-fixtures.ts';
-import { startLoopbackServer, type LoopbackServer } from './loopback-server.ts';
+import type { LoopbackServer } from './loopback-server.ts';
 import type { ChildStartResult } from './start-in-child-process.ts';
-import { useTempDirs } from './temp-dir.ts';
+import { DEFAULT_FILE_NAME, DEFAULT_ROUTE, useDefaultDownloadFixture } from './default-download-fixture.ts';
 import { valuesMd5 } from './values-md5.ts';
 
-const FILE_NAME = 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5';
-const ROUTE = '/keras/notop.h5';
+const fixture = useDefaultDownloadFixture();
+const { tiny, tempDir, spec } = fixture;
+const FILE_NAME = DEFAULT_FILE_NAME;
+const ROUTE = DEFAULT_ROUTE;
 const repoRoot = path.resolve(import.meta.dirname, '../..');
-const tempDir = useTempDirs();
-const tiny = makeTinyVggWeights();
 let h5Bytes: Buffer;
 let server: LoopbackServer;
-
-beforeAll(async () => {
-  const file = path.join(await tempDir(), FILE_NAME);
-  await writeKerasH5(file, tiny);
-  h5Bytes = await readFile(file);
+beforeEach(() => {
+  h5Bytes = fixture.h5Bytes();
+  server = fixture.server();
 });
-beforeEach(async () => {
-  server = await startLoopbackServer();
-});
-afterEach(async () => {
-  await server.close();
-});
-
-function spec(): DownloadSpec {
-  const md5 = createHash('md5').update(h5Bytes).digest('hex');
-  return { url: server.url(ROUTE), md5, bytes: h5Bytes.length, fileName: FILE_NAME };
-}
 
 interface ChildLine {
   log?: string;

@@ -1,41 +1,24 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, memoryDestination } from '../../src/log/logger.ts';
 import { loadWeights } from '../../src/weights/load-weights.ts';
 import { resolveWeights, type ResolveWeightsOptions } from '../../src/weights/resolve-weights.ts';
-import type { DownloadSpec } from '../../src/weights/verified-download.ts';
-import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
-import { writeKerasH5, writeTfjsModel } from '../helpers/weights-fixtures.ts';
+import { writeTfjsModel } from '../helpers/weights-fixtures.ts';
 import { expectWeightsError } from './expect-weights-error.ts';
 import { startLoopbackServer, type LoopbackServer } from './loopback-server.ts';
-import { useTempDirs } from './temp-dir.ts';
+import { DEFAULT_FILE_NAME, md5, useDefaultDownloadFixture } from './default-download-fixture.ts';
 
-const FILE_NAME = 'vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5';
-const tempDir = useTempDirs();
-const tiny = makeTinyVggWeights();
+const fixture = useDefaultDownloadFixture();
+const { tiny, tempDir, spec } = fixture;
+const FILE_NAME = DEFAULT_FILE_NAME;
 let h5Bytes: Buffer;
 let server: LoopbackServer;
-
-const md5 = (bytes: Uint8Array) => createHash('md5').update(bytes).digest('hex');
-
-beforeAll(async () => {
-  const file = path.join(await tempDir(), FILE_NAME);
-  await writeKerasH5(file, tiny);
-  h5Bytes = await readFile(file);
+beforeEach(() => {
+  h5Bytes = fixture.h5Bytes();
+  server = fixture.server();
 });
-beforeEach(async () => {
-  server = await startLoopbackServer();
-});
-afterEach(async () => {
-  await server.close();
-});
-
-function spec(pathname = '/keras/notop.h5', overrides: Partial<DownloadSpec> = {}): DownloadSpec {
-  return { url: server.url(pathname), md5: md5(h5Bytes), bytes: h5Bytes.length, fileName: FILE_NAME, ...overrides };
-}
 
 function capture() {
   const { stream, lines } = memoryDestination();
