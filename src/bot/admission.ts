@@ -8,15 +8,14 @@ import type { BotContext } from './bot-context.ts';
 export function admissionRefusal(context: BotContext, userId: string): string | undefined {
   const snapshot = context.queue.snapshot(userId);
   if (!snapshot.accepting) return SHUTTING_DOWN_MESSAGE;
-  const pending = context.pendingUsers.get(userId) ?? 0;
+  const pending = context.preparing.countFor(userId);
   const active = snapshot.user?.jobs.map((job) => job.id) ?? [];
   if (active.length + pending >= context.config.queue.maxJobsPerUser) {
     return active.length > 0
       ? userLimitMessage(active)
       : 'Your previous request is still being prepared. Please wait for it to reach the queue.';
   }
-  let pendingAll = 0;
-  for (const count of context.pendingUsers.values()) pendingAll += count;
+  const pendingAll = context.preparing.size;
   // Requests still downloading take the free slots first: only the rest will wait in line.
   const freeSlots = Math.max(0, snapshot.concurrency - snapshot.running.length);
   const waitingSoon = snapshot.queuedCount + Math.max(0, pendingAll - freeSlots);

@@ -12,9 +12,8 @@ export interface BotContext {
   rest: REST;
   logger: Logger;
   backend: BackendInfo;
-  /** Users whose request is between "accepted" and "in the queue" (downloading), counted against their limit. */
-  pendingUsers: Map<string, number>;
-  /** Requests downloading and decoding, before the queue; shutdown stops them. */
+  /** Requests between "accepted" and "in the queue" (downloading, decoding): they count against the queue's
+   * limits, and shutdown stops them. */
   preparing: PreparingRequests;
   /** Final messages still being delivered; shutdown waits for them. */
   deliveries: Set<Promise<void>>;

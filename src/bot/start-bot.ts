@@ -49,7 +49,6 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
     rest: client.rest,
     logger,
     backend,
-    pendingUsers: new Map(),
     preparing: new PreparingRequests(),
     deliveries: new Set(),
   };

@@ -55,15 +55,9 @@ async function stylize(interaction: ChatInputCommandInteraction, context: BotCon
     return;
   }
 
-  context.pendingUsers.set(userId, (context.pendingUsers.get(userId) ?? 0) + 1);
-  let prepared: PreparedRequest | undefined;
-  try {
-    prepared = await context.preparing.run((signal) =>
-      publishAndFetch({ interaction, context, input, jobId: requestId, logger, signal }),
-    );
-  } finally {
-    releasePending(context, userId);
-  }
+  const prepared = await context.preparing.run(userId, (signal) =>
+    publishAndFetch({ interaction, context, input, jobId: requestId, logger, signal }),
+  );
   if (prepared) await submitJob({ interaction, context, input, limits, prepared, requestId, logger, where });
 }
 
@@ -121,10 +115,4 @@ async function submitJob(options: SubmitOptions): Promise<void> {
   reply.useLogger(state.logger);
   state.logger.info('job submitted');
   if (job.state === 'queued') reply.show(queuedMessage(job.id, job.position ?? 1));
-}
-
-function releasePending(context: BotContext, userId: string): void {
-  const left = (context.pendingUsers.get(userId) ?? 1) - 1;
-  if (left > 0) context.pendingUsers.set(userId, left);
-  else context.pendingUsers.delete(userId);
 }
