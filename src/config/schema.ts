@@ -58,9 +58,12 @@ const formatList = commaList.pipe(
     .min(1, { error: 'must name at least one format' }),
 );
 
+/** Largest output long side: the /stylize size choices stop here, and the wasm heap (4 GiB) holds no larger run. */
+export const MAX_OUTPUT_SIDE = 2048;
+
 const guildLimit = z
   .object({
-    maxSize: z.number().int().min(64).max(2048).optional(),
+    maxSize: z.number().int().min(64).max(MAX_OUTPUT_SIDE).optional(),
     maxIterations: z.number().int().min(1).max(100_000).optional(),
   })
   .strict();
@@ -77,7 +80,7 @@ const guildLimits = z.string().transform((text, ctx) => {
   if (!result.success) {
     ctx.addIssue({
       code: 'custom',
-      message: 'must map guild ids to {"maxSize": 64-2048, "maxIterations": 1-100000}',
+      message: `must map guild ids to {"maxSize": 64-${MAX_OUTPUT_SIDE}, "maxIterations": 1-100000}`,
     });
     return z.NEVER;
   }
@@ -107,9 +110,8 @@ export const envSchema = z.object({
   MAX_UPLOAD_BYTES: int(1024, 100 * MiB, 20 * MiB),
   MAX_INPUT_PIXELS: int(1024, 268_402_689, 50_000_000),
   IMAGE_FORMATS: formatList.default(['jpeg', 'png', 'webp', 'gif', 'avif']),
-  // The /stylize size choices stop at 2048 px; the wasm heap (4 GiB) cannot hold larger runs either.
-  DEFAULT_SIZE: int(64, 2048, 512),
-  MAX_SIZE: int(64, 2048, 1024),
+  DEFAULT_SIZE: int(64, MAX_OUTPUT_SIDE, 512),
+  MAX_SIZE: int(64, MAX_OUTPUT_SIDE, 1024),
 
   DEFAULT_ITERATIONS: optionalInt(1, 100_000),
   MAX_ITERATIONS: int(1, 100_000, 1000),

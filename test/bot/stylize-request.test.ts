@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
+import { MAX_OUTPUT_SIDE } from '../../src/config/schema.ts';
 import {
   InvalidRequestError,
+  OPTION_BOUNDS,
   limitsFor,
   validateStylizeOptions,
   type AttachmentInfo,
@@ -53,6 +55,12 @@ function refusal(over: Partial<RawStylizeOptions>, l = limits): string {
   }
   throw new Error('expected a refusal');
 }
+
+describe('size choices', () => {
+  it('reach exactly the largest size the config accepts', () => {
+    expect(Math.max(...OPTION_BOUNDS.sizes)).toBe(MAX_OUTPUT_SIDE);
+  });
+});
 
 describe('validateStylizeOptions', () => {
   it('fills defaults from the config', () => {
