@@ -5,10 +5,11 @@
  * hot spots to restructure; the wall time per iteration comes from `npm run bench`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createBenchmark, selectBackend, type BackendInfo } from '../src/engine/index.ts';
+import type { BackendChoice } from '../src/config/index.ts';
+import { createBenchmark, selectBackend } from '../src/engine/index.ts';
 
 const size = Number(process.argv[2] ?? 256);
-const backend = await selectBackend((process.argv[3] ?? 'wasm') as BackendInfo['name']);
+const backend = await selectBackend((process.argv[3] ?? 'wasm') as BackendChoice);
 const bench = createBenchmark({ size });
 await bench.step();
 // tf.profile wants a tensor container back; the loss values are plain numbers, so return nothing.

@@ -82,7 +82,7 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
       maxSize: config.images.maxSize,
       maxIterations: config.jobs.maxIterations,
       maxQueue: config.queue.maxQueue,
-      concurrency: config.queue.concurrency,
+      concurrency: config.engine.workers ?? 1,
     },
     `ready as ${client.user?.tag ?? 'bot'}: backend ${backend.name}${backend.gpu ? ' (GPU)' : ''}, weights ${weights.source}, ` +
       `max ${config.images.maxSize} px / ${config.jobs.maxIterations} iterations, queue ${config.queue.maxQueue}`,

@@ -27,7 +27,7 @@ const program = new Command('npm run bench')
   .option('-i, --iters <n>', 'timed iterations', wholeNumber(1, 10_000), 5)
   .option('--warmup <n>', 'untimed iterations first', wholeNumber(0, 100), 2)
   .option('-w, --weights <path>', 'real VGG19 weights (default: random weights of the real shapes)')
-  .option('-b, --backend <name>', `${BACKENDS.join(', ')} (default: TFJS_BACKEND)`)
+  .option('-b, --backend <name>', `${BACKENDS.join(', ')} (default: ENGINE_BACKEND)`)
   .option('--json', 'print only the JSON line')
   .parse();
 const options = program.opts<{

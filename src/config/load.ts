@@ -19,7 +19,13 @@ export interface Config {
     registerCommandsOnStart: boolean;
   };
   weights: { source: string | undefined; cacheDir: string };
-  engine: { backend: BackendChoice };
+  engine: {
+    backend: BackendChoice;
+    /** Engine worker processes (ENGINE_WORKERS); undefined: chosen from the backend, cores and memory. */
+    workers: number | undefined;
+    /** CPU threads per worker (ENGINE_THREADS); undefined: the cores shared out among the workers. */
+    threads: number | undefined;
+  };
   images: {
     maxUploadBytes: number;
     maxInputPixels: number;
@@ -33,7 +39,7 @@ export interface Config {
     timeoutMs: number;
     guildLimits: Record<string, GuildLimit>;
   };
-  queue: { concurrency: number; maxQueue: number; maxJobsPerUser: number; shutdownGraceMs: number };
+  queue: { maxQueue: number; maxJobsPerUser: number; shutdownGraceMs: number };
   bot: { progressIntervalMs: number; downloadTimeoutMs: number };
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
 }
@@ -113,7 +119,7 @@ function toConfig(env: Env, cwd: string): Config {
       registerCommandsOnStart: env.REGISTER_COMMANDS_ON_START,
     },
     weights: { source: env.VGG19_WEIGHTS, cacheDir: path.resolve(cwd, env.WEIGHTS_DIR) },
-    engine: { backend: env.TFJS_BACKEND },
+    engine: { backend: env.ENGINE_BACKEND, workers: env.ENGINE_WORKERS, threads: env.ENGINE_THREADS },
     images: {
       maxUploadBytes: env.MAX_UPLOAD_BYTES,
       maxInputPixels: env.MAX_INPUT_PIXELS,
@@ -128,7 +134,6 @@ function toConfig(env: Env, cwd: string): Config {
       guildLimits: env.GUILD_LIMITS ?? {},
     },
     queue: {
-      concurrency: env.GPU_CONCURRENCY,
       maxQueue: env.MAX_QUEUE,
       maxJobsPerUser: env.MAX_JOBS_PER_USER,
       shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,

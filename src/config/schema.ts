@@ -10,7 +10,8 @@ const MiB = 1024 * 1024;
 export const IMAGE_FORMATS = ['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];
 
-export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+/** ENGINE_BACKEND: `onnx` is ONNX Runtime on CUDA when its provider is installed, else on the CPU. */
+export const BACKENDS = ['auto', 'onnx', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -30,6 +31,21 @@ const optionalInt = (min: number, max: number) =>
     .min(min, { error: `must be at least ${min}` })
     .max(max, { error: `must be at most ${max}` })
     .optional();
+
+/** A whole number, or `auto` for a value the program works out (parsed as undefined). */
+const autoInt = (min: number, max: number) =>
+  z
+    .string()
+    .default('auto')
+    .transform((text, ctx) => {
+      if (text.toLowerCase() === 'auto') return undefined;
+      const value = Number(text);
+      if (!Number.isInteger(value) || value < min || value > max) {
+        ctx.addIssue({ code: 'custom', message: `must be auto or a whole number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return value;
+    });
 
 const bool = (fallback: boolean) =>
   z
@@ -105,7 +121,9 @@ export const envSchema = z.object({
   VGG19_WEIGHTS: z.string().optional(),
   WEIGHTS_DIR: z.string().default('models'),
 
-  TFJS_BACKEND: z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(', ')}` }).default('auto'),
+  ENGINE_BACKEND: z.enum(BACKENDS, { error: `must be one of ${BACKENDS.join(', ')}` }).default('auto'),
+  ENGINE_WORKERS: autoInt(1, 64),
+  ENGINE_THREADS: autoInt(1, 256),
 
   MAX_UPLOAD_BYTES: int(1024, 100 * MiB, 20 * MiB),
   MAX_INPUT_PIXELS: int(1024, 268_402_689, 50_000_000),
@@ -118,7 +136,6 @@ export const envSchema = z.object({
   JOB_TIMEOUT_SECONDS: int(10, 86_400, 900),
   GUILD_LIMITS: guildLimits.optional(),
 
-  GPU_CONCURRENCY: int(1, 16, 1),
   MAX_QUEUE: int(1, 10_000, 20),
   MAX_JOBS_PER_USER: int(1, 100, 1),
   SHUTDOWN_GRACE_SECONDS: int(0, 3600, 30),

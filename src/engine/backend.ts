@@ -8,7 +8,7 @@ import type { BackendInfo } from './types.ts';
 
 /**
  * Picks the tfjs backend once at start-up: `tensorflow` (tfjs-node-gpu, else tfjs-node) when installed, then
- * `wasm`, then `cpu`; or exactly the one TFJS_BACKEND forces, failing with a clear error when it cannot run.
+ * `wasm`, then `cpu`; or exactly the one ENGINE_BACKEND forces, failing with a clear error when it cannot run.
  */
 
 const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
@@ -20,7 +20,7 @@ export function currentBackend(): BackendInfo {
   if (selected && tf.getBackend() === selected.name) return selected;
   const name = tf.getBackend();
   const known = name === 'tensorflow' || name === 'wasm' ? name : 'cpu';
-  return { name: known, gpu: false, reason: `tfjs was already running on ${name}` };
+  return { name: known, gpu: false, device: 'CPU', threads: 1, reason: `tfjs was already running on ${name}` };
 }
 
 export async function selectBackend(choice: BackendChoice, logger?: Logger): Promise<BackendInfo> {
@@ -40,20 +40,29 @@ async function selectAutomatically(logger: Logger | undefined): Promise<BackendI
   if (wasm.info) return { ...wasm.info, reason: `auto: ${native.why}; using WebAssembly` };
   logger?.warn({ err: wasm.failure }, 'the WebAssembly backend did not start');
   if (await tf.setBackend('cpu')) {
-    return { name: 'cpu', gpu: false, reason: `auto: ${native.why}; WebAssembly failed; using plain JavaScript` };
+    return {
+      name: 'cpu',
+      gpu: false,
+      device: 'CPU',
+      threads: 1,
+      reason: `auto: ${native.why}; WebAssembly failed; using plain JavaScript`,
+    };
   }
   throw new BackendUnavailableError('No TensorFlow.js backend could start on this machine.');
 }
 
 async function force(choice: Exclude<BackendChoice, 'auto'>): Promise<BackendInfo> {
+  if (choice === 'onnx' || choice === 'webgpu') {
+    throw new BackendUnavailableError(`ENGINE_BACKEND=${choice} is not available in this build.`);
+  }
   const attempt =
     choice === 'tensorflow' ? await tryTensorflow() : choice === 'wasm' ? await tryWasm() : await tryCpu();
-  if (attempt.info) return { ...attempt.info, reason: `forced by TFJS_BACKEND=${choice}` };
+  if (attempt.info) return { ...attempt.info, reason: `forced by ENGINE_BACKEND=${choice}` };
   const detail = attempt.failure instanceof Error ? `: ${attempt.failure.message}` : '';
   throw new BackendUnavailableError(
     choice === 'tensorflow'
-      ? `TFJS_BACKEND=tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, and ${attempt.why}${detail}.`
-      : `TFJS_BACKEND=${choice} could not start${detail}.`,
+      ? `ENGINE_BACKEND=tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, and ${attempt.why}${detail}.`
+      : `ENGINE_BACKEND=${choice} could not start${detail}.`,
     { cause: attempt.failure },
   );
 }
@@ -79,7 +88,10 @@ async function tryTensorflow(): Promise<Attempt> {
     if (await tf.setBackend('tensorflow')) {
       const gpu = usesGpu();
       const device = gpu === undefined ? 'GPU use unknown' : gpu ? 'on the GPU' : 'on the CPU';
-      return { info: { name: 'tensorflow', gpu: gpu === true, reason: `${name} (${device})` }, why: '' };
+      return {
+        info: { name: 'tensorflow', gpu: gpu === true, device: gpu ? 'GPU' : 'CPU', threads: 1, reason: `${name} (${device})` },
+        why: '',
+      };
     }
     failure ??= new Error(`${name} loaded but the tensorflow backend did not initialize`);
   }
@@ -99,7 +111,7 @@ async function tryWasm(): Promise<Attempt> {
     // In Node the .wasm binaries sit next to the package's main file (dist/), not next to the caller.
     const main = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm');
     wasm.setWasmPaths(`${path.dirname(main)}${path.sep}`);
-    if (await tf.setBackend('wasm')) return { info: { name: 'wasm', gpu: false, reason: 'WebAssembly' }, why: '' };
+    if (await tf.setBackend('wasm')) return { info: { name: 'wasm', gpu: false, device: 'CPU', threads: 1, reason: 'WebAssembly' }, why: '' };
     return { why: 'the wasm backend did not initialize', failure: new Error('tf.setBackend("wasm") returned false') };
   } catch (error) {
     return { why: 'the wasm backend failed to load', failure: error };
@@ -107,7 +119,9 @@ async function tryWasm(): Promise<Attempt> {
 }
 
 async function tryCpu(): Promise<Attempt> {
-  if (await tf.setBackend('cpu')) return { info: { name: 'cpu', gpu: false, reason: 'plain JavaScript' }, why: '' };
+  if (await tf.setBackend('cpu')) {
+    return { info: { name: 'cpu', gpu: false, device: 'CPU', threads: 1, reason: 'plain JavaScript' }, why: '' };
+  }
   return { why: 'the cpu backend did not initialize' };
 }
 

@@ -3,7 +3,7 @@ import { UserFacingError } from '../errors/user-facing-error.ts';
 /** The request cannot run as given: a bad image, setting or layer. The message says which and why. */
 export class StylizeRequestError extends UserFacingError {}
 
-/** A forced TFJS_BACKEND cannot be used here. */
+/** A forced ENGINE_BACKEND cannot be used here. */
 export class BackendUnavailableError extends UserFacingError {}
 
 const OUT_OF_MEMORY = [

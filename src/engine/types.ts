@@ -100,10 +100,20 @@ export interface StylizeResult {
   settings: StylizeSettings;
 }
 
+/**
+ * The compute paths: ONNX Runtime on the CPU, on CUDA or on WebGPU (Dawn: Vulkan, Metal or D3D12); tfjs on native
+ * TensorFlow (tfjs-node-gpu), WebAssembly or plain JavaScript.
+ */
+export type BackendName = 'onnx' | 'onnx-cuda' | 'onnx-webgpu' | 'tensorflow' | 'wasm' | 'cpu';
+
 export interface BackendInfo {
-  name: 'tensorflow' | 'wasm' | 'cpu';
+  name: BackendName;
   gpu: boolean;
-  /** Why this one was chosen, e.g. "forced by TFJS_BACKEND" or "tfjs-node-gpu not installed". */
+  /** What computes, for logs and admins: "CPU, 2 threads", "NVIDIA GeForce RTX 4090 (nvidia)". */
+  device: string;
+  /** CPU threads it computes with (1 for wasm and cpu; the host's share for GPU paths). */
+  threads: number;
+  /** Why this one was chosen, e.g. "forced by ENGINE_BACKEND" or "no CUDA provider installed". */
   reason: string;
 }
 

@@ -11,7 +11,7 @@ export function queueOptionsFromConfig(
 ): QueueOptions {
   return {
     stylize,
-    concurrency: config.queue.concurrency,
+    concurrency: config.engine.workers ?? 1,
     maxQueue: config.queue.maxQueue,
     maxJobsPerUser: config.queue.maxJobsPerUser,
     shutdownGraceMs: config.queue.shutdownGraceMs,

@@ -38,7 +38,8 @@ describe('config defaults', () => {
       maxSize: 1024,
     });
     expect(config.jobs).toEqual({ defaultIterations: undefined, maxIterations: 1000, timeoutMs: 900_000, guildLimits: {} });
-    expect(config.queue).toEqual({ concurrency: 1, maxQueue: 20, maxJobsPerUser: 1, shutdownGraceMs: 30_000 });
+    expect(config.engine).toEqual({ backend: 'auto', workers: undefined, threads: undefined });
+    expect(config.queue).toEqual({ maxQueue: 20, maxJobsPerUser: 1, shutdownGraceMs: 30_000 });
     expect(config.bot).toEqual({ progressIntervalMs: 5000, downloadTimeoutMs: 20_000 });
     expect(config.log).toEqual({ level: 'info', format: 'auto' });
   });
@@ -102,7 +103,7 @@ describe('config errors', () => {
     [{ DISCORD_API_URL: 'ftp://x' }, /^DISCORD_API_URL must be an http\(s\) URL/],
     [{ ATTACHMENT_HOSTS: 'https://cdn.discordapp.com/' }, /^ATTACHMENT_HOSTS must be host names/],
     [{ REGISTER_COMMANDS_ON_START: 'maybe' }, /^REGISTER_COMMANDS_ON_START must be true or false/],
-    [{ TFJS_BACKEND: 'webgl' }, /^TFJS_BACKEND must be one of auto, tensorflow, wasm, cpu/],
+    [{ ENGINE_BACKEND: 'webgl' }, /^ENGINE_BACKEND must be one of auto, onnx, webgpu, tensorflow, wasm, cpu/],
     [{ MAX_UPLOAD_BYTES: '10' }, /^MAX_UPLOAD_BYTES must be at least 1024 \(got "10"\)/],
     [{ MAX_INPUT_PIXELS: 'lots' }, /^MAX_INPUT_PIXELS must be a whole number/],
     [{ IMAGE_FORMATS: 'png,svg' }, /^IMAGE_FORMATS must be a list drawn from/],
@@ -115,7 +116,8 @@ describe('config errors', () => {
     [{ JOB_TIMEOUT_SECONDS: '5' }, /^JOB_TIMEOUT_SECONDS must be at least 10/],
     [{ GUILD_LIMITS: '{bad json' }, /^GUILD_LIMITS must be JSON/],
     [{ GUILD_LIMITS: '{"123456789012345678":{"maxSize":1}}' }, /^GUILD_LIMITS must map guild ids/],
-    [{ GPU_CONCURRENCY: '0' }, /^GPU_CONCURRENCY must be at least 1/],
+    [{ ENGINE_WORKERS: '0' }, /^ENGINE_WORKERS must be auto or a whole number from 1 to 64/],
+    [{ ENGINE_THREADS: 'many' }, /^ENGINE_THREADS must be auto or a whole number from 1 to 256/],
     [{ MAX_QUEUE: '-3' }, /^MAX_QUEUE must be at least 1/],
     [{ MAX_JOBS_PER_USER: '1000' }, /^MAX_JOBS_PER_USER must be at most 100/],
     [{ SHUTDOWN_GRACE_SECONDS: 'x' }, /^SHUTDOWN_GRACE_SECONDS must be a whole number/],
@@ -132,7 +134,7 @@ describe('config errors', () => {
   });
 
   it('reports every problem at once, one line each', () => {
-    const problems = problemsOf({ MAX_QUEUE: '0', LOG_LEVEL: 'loud', TFJS_BACKEND: 'gpu' }, true);
+    const problems = problemsOf({ MAX_QUEUE: '0', LOG_LEVEL: 'loud', ENGINE_BACKEND: 'gpu' }, true);
     expect(problems).toHaveLength(4);
     expect(problems[0]).toMatch(/^DISCORD_TOKEN is missing.*\.env\.example/);
     expect(problems.every((p) => !p.includes('\n'))).toBe(true);

@@ -84,12 +84,12 @@ describe('backends', () => {
   it('a forced backend that is not installed is a clear error', async () => {
     const attempt = selectBackend('tensorflow');
     await expect(attempt).rejects.toBeInstanceOf(BackendUnavailableError);
-    await expect(attempt).rejects.toThrow(/TFJS_BACKEND=tensorflow needs @tensorflow\/tfjs-node-gpu or @tensorflow\/tfjs-node/);
+    await expect(attempt).rejects.toThrow(/ENGINE_BACKEND=tensorflow needs @tensorflow\/tfjs-node-gpu or @tensorflow\/tfjs-node/);
   });
 
   it('a forced cpu backend is used and reported, and the engine says which backend it runs on', async () => {
     const info = await selectBackend('cpu');
-    expect(info).toEqual({ name: 'cpu', gpu: false, reason: 'forced by TFJS_BACKEND=cpu' });
+    expect(info).toEqual({ name: 'cpu', gpu: false, reason: 'forced by ENGINE_BACKEND=cpu' });
     const engine = createEngine(makeTinyVggWeights());
     expect(engine.backend).toEqual(info);
     engine.dispose();

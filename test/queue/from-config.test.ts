@@ -6,7 +6,7 @@ import { createFakeEngine } from './fake-engine.ts';
 describe('queueOptionsFromConfig', () => {
   it('maps the environment settings onto the queue', () => {
     const config = loadConfig({
-      GPU_CONCURRENCY: '2',
+      ENGINE_WORKERS: '2',
       MAX_QUEUE: '7',
       MAX_JOBS_PER_USER: '3',
       JOB_TIMEOUT_SECONDS: '60',

@@ -56,7 +56,7 @@ describe('npm start', () => {
     'starts with real weights, logs a one-line summary, and exits 0 on SIGTERM',
     async () => {
       fake = await startFakeDiscord();
-      const child = startMain({ ...fake.env(), VGG19_WEIGHTS: SHARED_VGG19, TFJS_BACKEND: 'wasm' });
+      const child = startMain({ ...fake.env(), VGG19_WEIGHTS: SHARED_VGG19, ENGINE_BACKEND: 'wasm' });
       await fake.waitUntil(() => /"msg":"ready as /.test(child.output()), 90_000, 'the ready log line');
       expect(child.output()).toMatch(/backend wasm, weights .*vgg19-uint8/);
       child.kill('SIGTERM');

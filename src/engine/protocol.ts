@@ -1,0 +1,107 @@
+import type { RgbImage } from '../images/rgb-image.ts';
+import type { BackendInfo, LossTerms, PresetName, StylizeSettings } from './types.ts';
+
+/**
+ * What crosses between an engine worker process and whoever feeds it (the local pool, or `npm run worker` taking
+ * jobs from Redis): plain data only, so that it survives `child_process` IPC with `serialization: 'advanced'`
+ * (Buffers and typed arrays cross as bytes) and, outside the images, JSON. No closures, no class instances, no
+ * Error objects: a failure is a code plus a message safe to show users.
+ */
+
+/** One style transfer, complete: inputs, settings and how the result should come back. */
+export interface EngineJob {
+  id: string;
+  /** Decoded at the output size: the result has its dimensions. */
+  content: RgbImage;
+  /** Already sized for the output and the style scale. */
+  styles: { image: RgbImage; weight: number }[];
+  preset?: PresetName;
+  /** Overrides of the preset; `iterations` is the (clamped) maximum. */
+  settings: Partial<StylizeSettings>;
+  /** The run stops by itself at this many ms after it starts and returns its best image (stopReason time-limit). */
+  timeLimitMs: number;
+  /** A JPEG preview rides on a progress event at most this often; undefined: never. */
+  previewEveryMs?: number;
+  /** The encoded result must fit in this many bytes (Discord's upload limit): PNG, else a JPEG fallback. */
+  resultMaxBytes: number;
+}
+
+/** An encoded image, as bytes. */
+export interface EncodedBytes {
+  bytes: Uint8Array;
+  mime: string;
+  /** Without the dot: png, jpg, webp. */
+  extension: string;
+  width: number;
+  height: number;
+}
+
+export interface ProgressInfo {
+  iteration: number;
+  /** The maximum (the run may stop earlier when it has converged). */
+  total: number;
+  elapsedMs: number;
+  etaMs: number | undefined;
+  loss: LossTerms;
+  scale: { index: number; count: number; width: number; height: number } | undefined;
+  preview?: EncodedBytes;
+}
+
+export interface ResultInfo {
+  image: EncodedBytes & {
+    /** For the user when it is not the lossless PNG (a JPEG, or a smaller size to fit the upload limit). */
+    note?: string;
+  };
+  iterations: number;
+  seconds: number;
+  msPerIter: number;
+  backend: string;
+  loss: LossTerms;
+  initialLoss: LossTerms;
+  /** `converged`: the loss stopped improving before the maximum; `time-limit`: best image at the job timeout. */
+  stopReason: 'completed' | 'converged' | 'time-limit';
+  /** The settings that ran, seed included, so that anyone can reproduce it. */
+  settings: StylizeSettings;
+  /** Set when an out-of-memory error made the job run again at this smaller output long side. */
+  retriedAtSize?: number;
+}
+
+/**
+ * Failure codes, each with its user message in the catalog (errors.ts). `invalid-request`: the request cannot run
+ * (a bad image or setting; the message says which). `out-of-memory`: even the smaller retry did not fit.
+ * `timeout`: the time limit came before any image. `worker-crashed`: the process died (twice, after a retry).
+ * `engine-unavailable`: no worker could run it. `internal`: a bug; the log has the detail.
+ */
+export type FailureCode =
+  | 'invalid-request'
+  | 'out-of-memory'
+  | 'timeout'
+  | 'worker-crashed'
+  | 'engine-unavailable'
+  | 'internal';
+
+export interface Failure {
+  code: FailureCode;
+  /** One short line, safe to show a user. */
+  message: string;
+}
+
+/** The parent's messages to a worker. */
+export type ToWorker =
+  | { type: 'run'; job: EngineJob }
+  /** Stop the job within one iteration; the worker answers with `cancelled` (or the outcome that beat it). */
+  | { type: 'cancel'; jobId: string }
+  /** Finish nothing more: exit once the current job (if any) has been cancelled. */
+  | { type: 'shutdown' };
+
+/** A worker's messages to its parent. */
+export type FromWorker =
+  | { type: 'ready'; pid: number; backend: BackendInfo; weights: string; startupMs: number }
+  /** Start-up failed (bad weights, a forced backend that cannot run); the worker exits after sending it. */
+  | { type: 'startup-failed'; failure: Failure }
+  | { type: 'started'; jobId: string; size: number; iterations: number }
+  | { type: 'retrying'; jobId: string; size: number; reason: 'out-of-memory' }
+  | ({ type: 'progress'; jobId: string } & ProgressInfo)
+  | { type: 'completed'; jobId: string; result: ResultInfo }
+  | { type: 'failed'; jobId: string; failure: Failure }
+  | { type: 'cancelled'; jobId: string };
