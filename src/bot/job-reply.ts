@@ -1,13 +1,27 @@
 import { DiscordAPIError, RESTJSONErrorCodes, Routes, type REST } from 'discord.js';
 import type { Logger } from '../log/logger.ts';
-import { toRestMessage, type ReplyPayload } from './reply-payload.ts';
+import type { JobEvent, JobRef } from '../queue/contract.ts';
+import {
+  cancelledMessage,
+  completedMessage,
+  failedMessage,
+  progressMessage,
+  queuedMessage,
+  retryingMessage,
+  startedMessage,
+  toRestMessage,
+  type ReplyPayload,
+} from './job-messages.ts';
 
 /** Interaction tokens live 15 minutes; switch routes a little before, so no edit races the expiry. */
 export const INTERACTION_TOKEN_LIFETIME_MS = 15 * 60 * 1000;
 const TOKEN_SAFETY_MARGIN_MS = 30 * 1000;
 
-export interface JobReplyOptions {
-  rest: REST;
+/**
+ * Where a job's messages go: plain data stored with the job (in Redis too), so that any bot process, including
+ * one started after a restart, can keep editing the same message.
+ */
+export interface Delivery {
   applicationId: string;
   interactionToken: string;
   /** When Discord issued the token (the interaction's creation time). */
@@ -16,6 +30,12 @@ export interface JobReplyOptions {
   /** The public reply's message id, for editing it after the token has expired. */
   messageId: string | undefined;
   userId: string;
+  /** Notes from decoding (first frame used, enlarged …), shown with the result. */
+  notes: string[];
+}
+
+export interface JobReplyOptions extends Delivery {
+  rest: REST;
   minProgressIntervalMs: number;
   logger: Logger;
   now?: () => number;
@@ -153,4 +173,64 @@ function isExpiredToken(error: unknown): boolean {
       error.code === RESTJSONErrorCodes.UnknownWebhook ||
       error.status === 401)
   );
+}
+
+export interface JobMessagesOptions {
+  rest: REST;
+  minProgressIntervalMs: number;
+  logger: Logger;
+}
+
+/**
+ * The queue's event sink: turns every job's events into edits of its public message. A job whose reply this
+ * process has not seen (the bot restarted, or another bot process submitted it) gets one from its delivery info.
+ */
+export class JobMessages {
+  readonly #replies = new Map<string, JobReply>();
+  readonly #options: JobMessagesOptions;
+
+  constructor(options: JobMessagesOptions) {
+    this.#options = options;
+  }
+
+  /** The reply of a request not yet in the queue (downloading), kept for the job's events under its id. */
+  open(jobId: string, delivery: Delivery, logger: Logger): JobReply {
+    const reply = new JobReply({ ...this.#options, ...delivery, logger });
+    this.#replies.set(jobId, reply);
+    return reply;
+  }
+
+  /** Forgets a reply whose request never reached the queue. */
+  close(jobId: string): void {
+    this.#replies.delete(jobId);
+  }
+
+  readonly sink = (job: JobRef<Delivery>, event: JobEvent): void | Promise<void> => {
+    const reply = this.#replies.get(job.jobId) ?? this.open(job.jobId, job.delivery, this.#options.logger.child({ jobId: job.jobId }));
+    const { jobId } = job;
+    switch (event.type) {
+      case 'queued':
+      case 'position':
+        return reply.show(queuedMessage(jobId, event.position));
+      case 'started':
+        return reply.show(startedMessage(jobId, event));
+      case 'retrying':
+        return reply.show(retryingMessage(jobId, event.size));
+      case 'progress':
+        // Edits carry a preview, so that the picture never disappears; the worker attaches one often enough.
+        if (event.preview && reply.wantsProgress()) reply.showProgress(Promise.resolve(progressMessage(jobId, event, event.preview)));
+        return;
+      case 'completed':
+        return this.#finish(jobId, reply, completedMessage(jobId, event.result, job.delivery.notes));
+      case 'failed':
+        return this.#finish(jobId, reply, failedMessage(jobId, event.failure.message));
+      case 'cancelled':
+        return this.#finish(jobId, reply, cancelledMessage(jobId, event.by));
+    }
+  };
+
+  async #finish(jobId: string, reply: JobReply, payload: ReplyPayload): Promise<void> {
+    this.#replies.delete(jobId);
+    await reply.finish(payload);
+  }
 }

@@ -1,10 +1,9 @@
 import { readConfigOrExit } from '../config/index.ts';
 import { isUserFacing } from '../errors/user-facing-error.ts';
 import { createLogger } from '../log/logger.ts';
-import { installShutdownHandlers } from './shutdown.ts';
-import { startBot } from './start-bot.ts';
+import { installShutdownHandlers, startBot } from './bot.ts';
 
-/** `npm start`: config → weights → backend → commands → login, then run until SIGTERM/SIGINT. */
+/** `npm start`: config → engine workers (weights, backend) → commands → login, then run until SIGTERM/SIGINT. */
 const config = readConfigOrExit({ requireToken: true });
 const token = config.discord.token?.reveal() ?? '';
 const logger = createLogger({ level: config.log.level, format: config.log.format, secrets: [token] });

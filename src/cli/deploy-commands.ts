@@ -1,6 +1,5 @@
 import { REST } from 'discord.js';
-import { loadCommands } from '../bot/command-loader.ts';
-import { registerCommands } from '../bot/register-commands.ts';
+import { loadCommands, registerCommands } from '../bot/bot.ts';
 import { readConfigOrExit } from '../config/index.ts';
 
 /** `npm run deploy-commands`: registers the slash commands per guild (DISCORD_GUILD_ID) or globally. */

@@ -6,6 +6,8 @@ import { Secret } from './secret.ts';
 export interface GuildLimit {
   maxSize?: number;
   maxIterations?: number;
+  /** Reserved, waiting plus running jobs from this server at once. */
+  maxJobs?: number;
 }
 
 export interface Config {

@@ -81,6 +81,7 @@ const guildLimit = z
   .object({
     maxSize: z.number().int().min(64).max(MAX_OUTPUT_SIDE).optional(),
     maxIterations: z.number().int().min(1).max(100_000).optional(),
+    maxJobs: z.number().int().min(1).max(10_000).optional(),
   })
   .strict();
 
@@ -96,7 +97,7 @@ const guildLimits = z.string().transform((text, ctx) => {
   if (!result.success) {
     ctx.addIssue({
       code: 'custom',
-      message: `must map guild ids to {"maxSize": 64-${MAX_OUTPUT_SIDE}, "maxIterations": 1-100000}`,
+      message: `must map guild ids to {"maxSize": 64-${MAX_OUTPUT_SIDE}, "maxIterations": 1-100000, "maxJobs": 1-10000}`,
     });
     return z.NEVER;
   }

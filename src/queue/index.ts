@@ -1,30 +1,53 @@
-export { DEFAULT_ABORT_WAIT_MS, JobQueue } from './job-queue.ts';
-export { Job } from './job.ts';
-export { queueOptionsFromConfig } from './from-config.ts';
+import type { Config } from '../config/index.ts';
+import type { Logger } from '../log/logger.ts';
+import { locateWeights, type ShapeCheck } from '../weights/index.ts';
+import type { StylizeQueue } from './contract.ts';
+import { LocalQueue, type JobRunner } from './local-queue.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+export type * from './contract.ts';
 export { normalizeJobId } from './job-id.ts';
-export type {
-  CancelledBy,
-  CancelResult,
-  FailureKind,
-  FinalState,
-  FinishedJob,
-  JobEventHandler,
-  JobEventName,
-  JobFailure,
-  JobInputs,
-  JobListener,
-  JobOutcome,
-  JobProgress,
-  JobRequest,
-  JobResult,
-  JobState,
-  LastProgress,
-  OutcomeTotals,
-  QueueOptions,
-  QueueSnapshot,
-  RefusalReason,
-  RunningJobInfo,
-  SubmitResult,
-  WaitingJobInfo,
-} from './types.ts';
-export { queueFullMessage, userLimitMessage, SHUTTING_DOWN_MESSAGE } from './messages.ts';
+
+/** A worker told to stop (cancel, timeout, shutdown) that has not stopped this long after is killed and replaced. */
+export const STOP_TIMEOUT_MS = 10_000;
+
+export interface QueueDependencies {
+  logger?: Logger;
+  /** `consistent` lets tests run the real workers on a tiny generated model. */
+  weightsShapes?: ShapeCheck;
+  /** Runs engine jobs instead of forked workers (queue logic tests). */
+  runner?: JobRunner;
+}
+
+/**
+ * The queue the bot talks to: in-process with local engine workers (the default), or BullMQ on Redis when
+ * REDIS_URL is set. Weights are located (downloaded on first start) here, once, before any worker loads them.
+ */
+export async function createStylizeQueue<D>(config: Config, dependencies: QueueDependencies = {}): Promise<StylizeQueue<D>> {
+  const logger = dependencies.logger;
+  const runner =
+    dependencies.runner ??
+    new WorkerPool({
+      init: {
+        weights: { ...(await locateWeights(config.weights, { logger })), cacheDir: config.weights.cacheDir, shapes: dependencies.weightsShapes ?? 'vgg19' },
+        backend: config.engine.backend,
+        log: { level: config.log.level, format: config.log.format },
+      },
+      workers: config.engine.workers,
+      threads: config.engine.threads,
+      stopTimeoutMs: STOP_TIMEOUT_MS,
+      ...(logger && { logger }),
+    });
+  return new LocalQueue<D>({
+    runner,
+    maxQueue: config.queue.maxQueue,
+    maxJobsPerUser: config.queue.maxJobsPerUser,
+    maxJobsPerGuild: (guildId) => config.jobs.guildLimits[guildId]?.maxJobs,
+    timeoutMs: config.jobs.timeoutMs,
+    shutdownGraceMs: config.queue.shutdownGraceMs,
+    maxSize: config.images.maxSize,
+    maxIterations: config.jobs.maxIterations,
+    previewEveryMs: config.bot.progressIntervalMs,
+    ...(logger && { logger }),
+  });
+}

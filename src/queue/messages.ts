@@ -1,3 +1,5 @@
+import type { Failure } from '../engine/protocol.ts';
+
 /** Every line the queue produces for users: short, kind, specific, no internals. */
 
 /** `waiting` jobs are ahead in the line, so the refused job would have been number `waiting + 1`. */
@@ -18,11 +20,23 @@ export function userLimitMessage(activeJobIds: readonly string[]): string {
   );
 }
 
+export function guildLimitMessage(cap: number): string {
+  return `This server already has ${cap} ${plural(cap, 'job')} in the queue, its limit. Please try again when one has finished.`;
+}
+
+export function engineRestartingMessage(): string {
+  return 'The engine is restarting. Please try again in a minute.';
+}
+
 export const SHUTTING_DOWN_MESSAGE = 'The bot is restarting and is not taking new jobs. Please try again in a minute.';
 
 export function timeoutMessage(timeoutMs: number): string {
   const limit = formatDuration(timeoutMs);
   return `Your job reached its time limit of ${limit} before it had an image to show, so it was stopped.`;
+}
+
+export function timeoutFailure(timeoutMs: number): Failure {
+  return { code: 'timeout', message: timeoutMessage(timeoutMs) };
 }
 
 export const OUT_OF_MEMORY_MESSAGE =

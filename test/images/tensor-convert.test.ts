@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { rgbToTensor, tensorToRgb, type RgbImage } from '../../src/images/index.ts';
+import type { RgbImage } from '../../src/images/index.ts';
+import { rgbToTensor, tensorToRgb } from '../../src/images/tensor-convert.ts';
 
 beforeAll(async () => {
   expect(await tf.setBackend('wasm')).toBe(true);
