@@ -96,8 +96,10 @@ interface Entry<D> {
   size: number;
   iterations: number;
   progress?: RunningJobInfo['progress'];
-  /** Takes the job out of p-queue's line while it waits; stops the worker once it runs. */
-  abort: AbortController;
+  /** Takes the job out of p-queue's line while it waits. */
+  lineAbort: AbortController;
+  /** Stops the worker once it runs (separate: p-queue frees a slot as soon as its own signal aborts). */
+  runAbort: AbortController;
   stopReason?: { kind: 'cancel'; by: CancelledBy } | { kind: 'timeout' };
   /** Set once the final event has been sent; nothing follows it. */
   ended: boolean;
@@ -158,9 +160,9 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
     this.#resize();
   }
 
-  async reserve(owner: JobOwner): Promise<Reservation | Refusal> {
+  reserve(owner: JobOwner): Promise<Reservation | Refusal> {
     const refusal = this.#refusal(owner);
-    if (refusal) return refusal;
+    if (refusal) return Promise.resolve(refusal);
     const jobId = uniqueJobId((id) => this.#active.has(id) || this.#held.has(id) || this.#history.has(id));
     const timer = setTimeout(() => {
       if (!this.#held.delete(jobId)) return;
@@ -168,21 +170,23 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
     }, this.#options.reservationTtlMs);
     timer.unref();
     this.#held.set(jobId, { owner, jobId, timer });
-    return { jobId, ...owner };
+    return Promise.resolve({ jobId, ...owner });
   }
 
-  async release(reservation: Reservation): Promise<void> {
+  release(reservation: Reservation): Promise<void> {
     const held = this.#held.get(reservation.jobId);
-    if (!held) return;
-    clearTimeout(held.timer);
-    this.#held.delete(reservation.jobId);
+    if (held) {
+      clearTimeout(held.timer);
+      this.#held.delete(reservation.jobId);
+    }
+    return Promise.resolve();
   }
 
-  async submit(
-    reservation: Reservation,
-    input: JobInput,
-    delivery: D,
-  ): Promise<{ accepted: true; position: number } | Refusal> {
+  submit(reservation: Reservation, input: JobInput, delivery: D): Promise<{ accepted: true; position: number } | Refusal> {
+    return Promise.resolve(this.#submit(reservation, input, delivery));
+  }
+
+  #submit(reservation: Reservation, input: JobInput, delivery: D): { accepted: true; position: number } | Refusal {
     if (this.#shutdown) return refuse('shutting-down', SHUTTING_DOWN_MESSAGE);
     const held = this.#held.get(reservation.jobId);
     if (!held) {
@@ -203,7 +207,8 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
       createdAt: this.#options.now(),
       size,
       iterations,
-      abort: new AbortController(),
+      lineAbort: new AbortController(),
+      runAbort: new AbortController(),
       ended: false,
       done: new Promise((resolve) => (markDone = resolve)),
       markDone: () => markDone(),
@@ -215,13 +220,17 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
     const position = this.#waiting.length;
     this.#logger.debug({ jobId: entry.ref.jobId, userId: entry.ref.userId, position, size, iterations }, 'job queued');
     this.#emit(entry, { type: 'queued', position });
-    this.#line.add(() => this.#run(entry), { signal: entry.abort.signal }).catch(() => {
+    this.#line.add(() => this.#run(entry), { signal: entry.lineAbort.signal }).catch(() => {
       // Rejects only when the job is cancelled while waiting; #cancel has already ended it.
     });
     return { accepted: true, position };
   }
 
-  async cancel(jobId: string, by: { userId: string; privileged: boolean }): Promise<CancelResult> {
+  cancel(jobId: string, by: { userId: string; privileged: boolean }): Promise<CancelResult> {
+    return Promise.resolve(this.#cancelById(jobId, by));
+  }
+
+  #cancelById(jobId: string, by: { userId: string; privileged: boolean }): CancelResult {
     const id = normalizeJobId(jobId);
     if (id === undefined) return 'not-found';
     const entry = this.#active.get(id);
@@ -232,7 +241,11 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
     return 'cancelled';
   }
 
-  async snapshot(view: { userId?: string; guildId?: string } = {}): Promise<QueueSnapshot> {
+  snapshot(view: { userId?: string; guildId?: string } = {}): Promise<QueueSnapshot> {
+    return Promise.resolve(this.#snapshot(view));
+  }
+
+  #snapshot(view: { userId?: string; guildId?: string }): QueueSnapshot {
     const now = this.#options.now();
     const entries = [...this.#active.values()];
     const status = this.#runner.status();
@@ -269,10 +282,10 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
     return snapshot;
   }
 
-  async health(): Promise<{ ok: true } | { ok: false; message: string }> {
-    if (this.#shutdown) return { ok: false, message: SHUTTING_DOWN_MESSAGE };
-    if (this.#runner.status().alive === 0) return { ok: false, message: engineRestartingMessage() };
-    return { ok: true };
+  health(): Promise<{ ok: true } | { ok: false; message: string }> {
+    if (this.#shutdown) return Promise.resolve({ ok: false, message: SHUTTING_DOWN_MESSAGE });
+    if (this.#runner.status().alive === 0) return Promise.resolve({ ok: false, message: engineRestartingMessage() });
+    return Promise.resolve({ ok: true });
   }
 
   /** Waiting and running jobs now, and slots (live workers); for diagnostics and tests. */
@@ -321,7 +334,7 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
     if (this.#shutdown) return refuse('shutting-down', SHUTTING_DOWN_MESSAGE);
     if (this.#runner.status().alive === 0) return refuse('engine-restarting', engineRestartingMessage());
     const claims = [
-      ...[...this.#active.values()].map((e) => ({ id: e.ref.jobId, owner: e.ref as JobOwner, queued: true })),
+      ...[...this.#active.values()].map((e) => ({ id: e.ref.jobId, owner: e.ref, queued: true })),
       ...[...this.#held.values()].map((h) => ({ id: h.jobId, owner: h.owner, queued: false })),
     ];
     const mine = claims.filter((c) => c.owner.userId === owner.userId);
@@ -349,11 +362,11 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
     if (entry.ended) return;
     if (entry.state === 'queued') {
       this.#leaveLine(entry);
-      entry.abort.abort();
+      entry.lineAbort.abort();
       this.#end(entry, { type: 'cancelled', by });
     } else {
       entry.stopReason ??= { kind: 'cancel', by };
-      entry.abort.abort();
+      entry.runAbort.abort();
     }
   }
 
@@ -371,11 +384,11 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
     );
     const guard = setTimeout(() => {
       entry.stopReason ??= { kind: 'timeout' };
-      entry.abort.abort();
+      entry.runAbort.abort();
     }, this.#options.timeoutMs + this.#options.timeoutSlackMs);
     let outcome: RunOutcome;
     try {
-      outcome = await this.#runner.run(this.#engineJob(entry), (event) => this.#onRunnerEvent(entry, event), entry.abort.signal);
+      outcome = await this.#runner.run(this.#engineJob(entry), (event) => this.#onRunnerEvent(entry, event), entry.runAbort.signal);
     } catch (err) {
       // The runner never rejects; this only keeps a bug from losing the job.
       this.#logger.error({ jobId, err }, 'job run broke');

@@ -1,4 +1,4 @@
-import type { FinalState, OutcomeTotals } from './types.ts';
+import type { FinalState, OutcomeTotals } from './contract.ts';
 
 const FINAL_STATES: readonly FinalState[] = ['completed', 'failed', 'cancelled'];
 

@@ -1,46 +1,127 @@
 import { createLogger, memoryDestination } from '../../src/log/logger.ts';
-import { JobQueue, type JobListener, type QueueOptions } from '../../src/queue/index.ts';
-import type { FakeEngine } from './fake-engine.ts';
+import type { JobEvent, JobInput, Refusal } from '../../src/queue/contract.ts';
+import { LocalQueue, type LocalQueueOptions } from '../../src/queue/local-queue.ts';
+import type { RgbImage } from '../../src/images/rgb-image.ts';
+import { FakeRunner, type FakeRunnerOptions } from './fake-runner.ts';
 
-export interface TestQueue {
-  queue: JobQueue;
-  /** Parsed JSON log lines. */
-  logs: () => Array<Record<string, unknown>>;
+/** What the tests' sink records of one job: its events as short strings, and its ending. */
+export interface JobRecord {
+  events: string[];
+  progress: number;
+  finals: JobEvent[];
+  ended: Promise<JobEvent>;
 }
 
-export function makeQueue(engine: FakeEngine, overrides: Partial<QueueOptions> = {}): TestQueue {
+export interface TestQueue {
+  queue: LocalQueue<{ tag: string }>;
+  runner: FakeRunner;
+  /** Every job's events, by id ("queued:2", "started", "retrying:358", "completed", "failed:timeout" ...). */
+  jobs: Map<string, JobRecord>;
+  /** Parsed JSON log lines. */
+  logs: () => Array<Record<string, unknown>>;
+  /** reserve + submit, as the bot does; resolves to the job id, or the refusal. */
+  add(userId: string, options?: { size?: number; iterations?: number; guildId?: string }): Promise<string | Refusal>;
+  /** Like add, but fails the test on a refusal. */
+  accept(userId: string, options?: { size?: number; iterations?: number; guildId?: string }): Promise<string>;
+  record(jobId: string): JobRecord;
+}
+
+export function imageOfSize(width: number, height = Math.round(width * 0.75)): RgbImage {
+  return { width, height, data: new Uint8Array(width * height * 3) };
+}
+
+export function testInput(size = 256, iterations = 5): JobInput {
+  return {
+    content: imageOfSize(size),
+    styles: [{ image: imageOfSize(64), weight: 1 }],
+    settings: {},
+    size,
+    iterations,
+    resultMaxBytes: 10 * 1024 * 1024,
+  };
+}
+
+export async function makeQueue(
+  runnerOptions: FakeRunnerOptions = {},
+  overrides: Partial<LocalQueueOptions> = {},
+): Promise<TestQueue> {
   const { stream, lines } = memoryDestination();
-  const queue = new JobQueue({
-    stylize: engine.stylize,
-    concurrency: 1,
+  const runner = new FakeRunner(runnerOptions);
+  const queue = new LocalQueue<{ tag: string }>({
+    runner,
     maxQueue: 20,
     maxJobsPerUser: 1,
     timeoutMs: 10_000,
     shutdownGraceMs: 1_000,
     maxIterations: 1000,
     maxSize: 1024,
-    backendName: 'fake',
+    previewEveryMs: 1000,
     logger: createLogger({ level: 'debug', format: 'json', destination: stream }),
     ...overrides,
   });
-  return { queue, logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>) };
+  const jobs = new Map<string, JobRecord>();
+  const record = (jobId: string): JobRecord => {
+    let entry = jobs.get(jobId);
+    if (!entry) {
+      let resolve!: (event: JobEvent) => void;
+      entry = { events: [], progress: 0, finals: [], ended: new Promise((r) => (resolve = r)) };
+      (entry as JobRecord & { resolve: typeof resolve }).resolve = resolve;
+      jobs.set(jobId, entry);
+    }
+    return entry;
+  };
+  await queue.start((job, event) => {
+    const entry = record(job.jobId);
+    switch (event.type) {
+      case 'queued':
+      case 'position':
+        entry.events.push(`${event.type}:${event.position}`);
+        break;
+      case 'started':
+        entry.events.push(event.restarted ? 'started:restarted' : 'started');
+        break;
+      case 'retrying':
+        entry.events.push(`retrying:${event.size}`);
+        break;
+      case 'progress':
+        entry.progress++;
+        break;
+      case 'completed':
+      case 'cancelled':
+      case 'failed':
+        entry.events.push(
+          event.type === 'failed' ? `failed:${event.failure.code}` : event.type === 'cancelled' ? `cancelled:${event.by}` : 'completed',
+        );
+        entry.finals.push(event);
+        (entry as JobRecord & { resolve: (e: JobEvent) => void }).resolve(event);
+        break;
+    }
+  });
+  const add: TestQueue['add'] = async (userId, options = {}) => {
+    const reserved = await queue.reserve({ userId, guildId: options.guildId });
+    if (!('jobId' in reserved)) return reserved;
+    record(reserved.jobId);
+    const submitted = await queue.submit(reserved, testInput(options.size, options.iterations), { tag: userId });
+    return submitted.accepted ? reserved.jobId : submitted;
+  };
+  return {
+    queue,
+    runner,
+    jobs,
+    record,
+    logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+    add,
+    accept: async (userId, options) => {
+      const result = await add(userId, options);
+      if (typeof result !== 'string') throw new Error(`refused: ${result.message}`);
+      return result;
+    },
+  };
 }
 
-/** Records every event a job sends, as short strings ("queued:2", "started", "completed" ...). */
-export function recorder(): { listener: JobListener; events: string[]; progressCount: () => number } {
-  const events: string[] = [];
-  let progress = 0;
-  const listener: JobListener = {
-    queued: (p) => events.push(`queued:${p}`),
-    position: (p) => events.push(`position:${p}`),
-    started: () => events.push('started'),
-    retrying: (info) => events.push(`retrying:${info.size}`),
-    progress: () => progress++,
-    completed: () => events.push('completed'),
-    failed: (error) => events.push(`failed:${error.kind}`),
-    cancelled: (by) => events.push(`cancelled:${by}`),
-  };
-  return { listener, events, progressCount: () => progress };
+/** Resolves when the job has reported progress at or beyond `iteration`. */
+export async function progressed(t: TestQueue, jobId: string, iteration = 1): Promise<void> {
+  while ((t.jobs.get(jobId)?.progress ?? 0) < iteration) await new Promise((r) => setTimeout(r, 1));
 }
 
 /**
