@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import { makeScrubber, scrubDeep } from './scrub.ts';
@@ -52,16 +51,4 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     destination,
   );
-}
-
-/** A destination that keeps each JSON line, for tests that assert what was (and was not) logged. */
-export function memoryDestination(): { stream: DestinationStream; lines: string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      done();
-    },
-  });
-  return { stream, lines };
 }

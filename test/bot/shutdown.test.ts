@@ -1,8 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { DELIVERY_WAIT_MS } from '../../src/bot/deliveries.ts';
-import { installShutdownHandlers, shutdownDeadlineMs } from '../../src/bot/shutdown.ts';
-import { DEFAULT_ABORT_WAIT_MS } from '../../src/queue/index.ts';
+import { DELIVERY_WAIT_MS, installShutdownHandlers, shutdownDeadlineMs } from '../../src/bot/bot.ts';
+import { STOP_TIMEOUT_MS as DEFAULT_ABORT_WAIT_MS } from '../../src/queue/index.ts';
 
 const GRACE_MS = 30_000;
 const logger = pino({ enabled: false });
@@ -21,7 +20,7 @@ describe('the shutdown deadline', () => {
     vi.useRealTimers();
   });
 
-  it('covers the grace period, the queue’s wait for a stuck engine and the wait for final messages', () => {
+  it('covers the grace period, the wait before a stuck worker is killed and the wait for final messages', () => {
     expect(shutdownDeadlineMs(GRACE_MS)).toBeGreaterThan(GRACE_MS + DEFAULT_ABORT_WAIT_MS + DELIVERY_WAIT_MS);
     expect(shutdownDeadlineMs(0)).toBeGreaterThan(DEFAULT_ABORT_WAIT_MS + DELIVERY_WAIT_MS);
   });

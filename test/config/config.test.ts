@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { ENV_NAMES } from '../../src/config/schema.ts';
 import { PRESETS } from '../../src/engine/presets.ts';
-import { createLogger, memoryDestination } from '../../src/log/logger.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { memoryDestination } from '../helpers/memory-log.ts';
 
 const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789ABCD';
 const root = path.resolve(import.meta.dirname, '../..');

@@ -5,7 +5,8 @@ import { evaluate } from '../../src/engine/objective.ts';
 import { PRESETS } from '../../src/engine/presets.ts';
 import { buildObjective, disposeObjective } from '../../src/engine/targets.ts';
 import { VggNetwork } from '../../src/engine/vgg-network.ts';
-import { createLogger, memoryDestination } from '../../src/log/logger.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { memoryDestination } from '../helpers/memory-log.ts';
 import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
 
 /** Loss terms and image gradient of the default objective on a small model, computed on the active backend. */

@@ -1,4 +1,5 @@
-import { createLogger, memoryDestination } from '../../src/log/logger.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { memoryDestination } from '../helpers/memory-log.ts';
 import type { JobEvent, JobInput, Refusal } from '../../src/queue/contract.ts';
 import { LocalQueue, type LocalQueueOptions } from '../../src/queue/local-queue.ts';
 import type { RgbImage } from '../../src/images/rgb-image.ts';

@@ -1,7 +1,8 @@
 import { cp, readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createLogger, memoryDestination } from '../../src/log/logger.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { memoryDestination } from '../helpers/memory-log.ts';
 import { convertedCachePath } from '../../src/weights/converted-cache.ts';
 import { loadWeights } from '../../src/weights/load-weights.ts';
 import { resolveWeights } from '../../src/weights/resolve-weights.ts';

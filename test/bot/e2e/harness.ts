@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { loadConfig } from '../../../src/config/index.ts';
-import { createLogger, memoryDestination } from '../../../src/log/logger.ts';
+import { createLogger } from '../../../src/log/logger.ts';
+import { memoryDestination } from '../../helpers/memory-log.ts';
 import { startBot, type RunningBot } from '../../../src/bot/start-bot.ts';
 import {
   startFakeDiscord,

@@ -3,12 +3,13 @@ import { loadConfig } from '../../src/config/index.ts';
 import { MAX_OUTPUT_SIDE } from '../../src/config/schema.ts';
 import {
   InvalidRequestError,
-  OPTION_BOUNDS,
+  SIZE_CHOICES,
+  buildStylizeCommand,
   limitsFor,
   validateStylizeOptions,
   type AttachmentInfo,
-  type RawStylizeOptions,
-} from '../../src/bot/stylize-request.ts';
+  type RawOptions,
+} from '../../src/bot/stylize-options.ts';
 
 const GUILD = '123456789012345678';
 const config = loadConfig({
@@ -29,24 +30,50 @@ const attachment = (over: Partial<AttachmentInfo> = {}): AttachmentInfo => ({
   ...over,
 });
 
-const options = (over: Partial<RawStylizeOptions> = {}): RawStylizeOptions => ({
-  content: attachment(),
-  style: attachment({ name: 'art.png', contentType: 'image/png' }),
-  style2: null,
-  style3: null,
-  contentWeight: null,
-  styleWeight: null,
-  tvWeight: null,
-  iterations: null,
-  size: null,
-  styleBlend: null,
-  styleScale: null,
-  preserveColors: null,
-  seed: null,
-  ...over,
-});
+/** The request in the words of the old option reader: attachments by label, the rest by camel-cased name. */
+interface Over {
+  content?: AttachmentInfo | null;
+  style?: AttachmentInfo | null;
+  style2?: AttachmentInfo | null;
+  style3?: AttachmentInfo | null;
+  contentWeight?: number;
+  styleWeight?: number;
+  tvWeight?: number;
+  iterations?: number;
+  size?: number;
+  styleBlend?: string;
+  styleScale?: number;
+  preserveColors?: boolean;
+  seed?: number;
+}
 
-function refusal(over: Partial<RawStylizeOptions>, l = limits): string {
+const NAMES = {
+  contentWeight: 'content_weight',
+  styleWeight: 'style_weight',
+  tvWeight: 'tv_weight',
+  iterations: 'iterations',
+  size: 'size',
+  styleBlend: 'style_blend',
+  styleScale: 'style_scale',
+  preserveColors: 'preserve_colors',
+  seed: 'seed',
+} as const;
+
+const options = (over: Over = {}): RawOptions => {
+  const raw: RawOptions = { attachments: {}, values: {} };
+  const attachments = { content: attachment(), style: attachment({ name: 'art.png', contentType: 'image/png' }), ...over };
+  for (const label of ['content', 'style', 'style2', 'style3'] as const) {
+    const info = attachments[label];
+    if (info) raw.attachments[label] = info;
+  }
+  for (const [key, name] of Object.entries(NAMES)) {
+    const value = over[key as keyof typeof NAMES];
+    if (value !== undefined) raw.values[name] = value;
+  }
+  return raw;
+};
+
+function refusal(over: Over, l = limits): string {
   try {
     validateStylizeOptions(options(over), l);
   } catch (error) {
@@ -58,7 +85,7 @@ function refusal(over: Partial<RawStylizeOptions>, l = limits): string {
 
 describe('size choices', () => {
   it('reach exactly the largest size the config accepts', () => {
-    expect(Math.max(...OPTION_BOUNDS.sizes)).toBe(MAX_OUTPUT_SIDE);
+    expect(Math.max(...SIZE_CHOICES)).toBe(MAX_OUTPUT_SIDE);
   });
 });
 
@@ -66,10 +93,10 @@ describe('validateStylizeOptions', () => {
   it('fills defaults from the config', () => {
     const input = validateStylizeOptions(options(), limits);
     expect(input.size).toBe(512);
-    expect(input.iterations).toBeUndefined();
+    expect(input.iterations).toBe(80);
     expect(input.blend).toEqual([1]);
     expect(input.styleScale).toBe(1);
-    expect(input.preserveColors).toBe(false);
+    expect(input.settings).toEqual({});
     expect(input.styles.map((s) => s.label)).toEqual(['style']);
   });
 
@@ -82,7 +109,7 @@ describe('validateStylizeOptions', () => {
     expect(input.blend).toEqual([1, 1, 2]);
   });
 
-  it.each<[Partial<RawStylizeOptions>, RegExp]>([
+  it.each<[Over, RegExp]>([
     [{ content: null }, /attach a content photo/],
     [{ style: null }, /attach a style image/],
     [{ content: attachment({ url: 'https://evil.example/x.jpg' }) }, /content attachment is not hosted on Discord/],
@@ -102,7 +129,8 @@ describe('validateStylizeOptions', () => {
     [{ style2: attachment(), styleBlend: '1,100.5' }, /Each style_blend value must be between 0 and 100/],
     [{ styleBlend: 'Infinity' }, /style_blend needs 1 non-negative number/],
     [{ styleWeight: -1 }, /style_weight must be between 0 and/],
-    [{ contentWeight: Number.NaN }, /content_weight must be between/],
+    [{ contentWeight: Number.NaN }, /content_weight must be a number/],
+    [{ size: 1.5 }, /size must be a whole number/],
     [{ styleScale: 10 }, /style_scale must be between 0.25 and 2/],
     [{ seed: 1.5 }, /seed must be a whole number/],
   ])('refuses %o', (over, expected) => {
@@ -130,5 +158,51 @@ describe('validateStylizeOptions', () => {
     expect(validateStylizeOptions(options({ content: attachment({ contentType: null }) }), limits).content.label).toBe(
       'content',
     );
+  });
+});
+
+describe('the one table of /stylize options', () => {
+  it('builds the slash command: names, types, required images and ranges from the caps', () => {
+    const json = buildStylizeCommand(config).toJSON();
+    const byName = Object.fromEntries((json.options ?? []).map((o) => [o.name, o as unknown as Record<string, unknown>]));
+    expect(Object.keys(byName)).toEqual([
+      'content',
+      'style',
+      'style2',
+      'style3',
+      'size',
+      'iterations',
+      'content_weight',
+      'style_weight',
+      'tv_weight',
+      'style_blend',
+      'style_scale',
+      'preserve_colors',
+      'seed',
+    ]);
+    expect(byName.content).toMatchObject({ type: 11, required: true });
+    expect(byName.style2).toMatchObject({ type: 11, required: false });
+    expect(byName.iterations).toMatchObject({ type: 4, min_value: 1, max_value: 500 });
+    expect(byName.style_weight).toMatchObject({ type: 10, min_value: 0, max_value: 1e9 });
+    expect((byName.size!.choices as { value: number }[]).map((c) => c.value)).toEqual([128, 256, 384, 512, 768, 1024]);
+    expect(byName.style_blend).toMatchObject({ type: 3, max_length: 40 });
+  });
+
+  it('turns the chosen options into engine settings and nothing else', () => {
+    const choices = validateStylizeOptions(
+      options({ contentWeight: 2, styleWeight: 300, tvWeight: 0, seed: 7, preserveColors: true, styleScale: 0.5 }),
+      limits,
+    );
+    expect(choices.settings).toEqual({ contentWeight: 2, styleWeight: 300, tvWeight: 0, seed: 7, colors: 'luminance' });
+    expect(choices.styleScale).toBe(0.5);
+  });
+
+  it('refuses values of the wrong kind that only a hostile client would send', () => {
+    const raw = options();
+    raw.values.iterations = 'many';
+    expect(() => validateStylizeOptions(raw, limits)).toThrow(/iterations must be a number/);
+    const flag = options();
+    flag.values.preserve_colors = 'yes';
+    expect(() => validateStylizeOptions(flag, limits)).toThrow(/preserve_colors must be true or false/);
   });
 });

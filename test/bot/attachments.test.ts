@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttachmentError, downloadAttachment, isAllowedUrl } from '../../src/bot/attachment-download.ts';
+import { AttachmentError, downloadAttachment } from '../../src/bot/attachments.ts';
+import { isAllowedUrl } from '../../src/bot/stylize-options.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
