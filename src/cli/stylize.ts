@@ -6,7 +6,7 @@ import type { LossTerms, Progress, StyleInput } from '../engine/types.ts';
 import { isUserFacing } from '../errors/user-facing-error.ts';
 import { decodeLimitsFromConfig, planFit, planStyleSize, readImageFile, writeImageFile } from '../images/index.ts';
 import { createLogger } from '../log/logger.ts';
-import { loadWeights, resolveWeights } from '../weights/index.ts';
+import { loadWeights } from '../weights/index.ts';
 import { parseStylizeArgs, type StylizeCliOptions } from './stylize-args.ts';
 import { clock, createIterationProgress } from './terminal-progress.ts';
 
@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<void> {
 
   const weights = options.weights
     ? await loadWeights(options.weights, { logger, progress: 'auto', convertedCacheDir: config.weights.cacheDir })
-    : await resolveWeights(config.weights, { logger });
+    : await loadWeights(config.weights, { logger });
   const backend = await selectBackend(options.backend ?? config.engine.backend, logger);
   const engine = createEngine(weights, { logger });
   const saves: Promise<unknown>[] = [];

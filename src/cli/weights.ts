@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { Command } from 'commander';
 import { readConfigOrExit } from '../config/index.ts';
 import { createLogger } from '../log/logger.ts';
-import { locateAndLoadWeights, WeightsError, type WeightsLocation } from '../weights/index.ts';
+import { loadWeights, WeightsError, type WeightsLocation } from '../weights/index.ts';
 
 /**
  * `npm run weights`: gets the VGG19 weights ready ahead of the first start. With nothing configured it downloads
@@ -32,11 +32,12 @@ process.once('SIGINT', () => interrupt.abort(new Error('interrupted')));
 try {
   const started = performance.now();
   // The start-up code path, so a cached copy of a URL that fails to load is forgotten here too.
-  const { location, weights } = await locateAndLoadWeights(weightsConfig, {
+  const weights = await loadWeights(weightsConfig, {
     logger,
     progress: options.quiet ? 'none' : 'auto',
     signal: interrupt.signal,
   });
+  const location = weights.location!;
   const seconds = ((performance.now() - started) / 1000).toFixed(2);
   const names = [...weights.layers.keys()];
   const parameters = [...weights.layers.values()].reduce((sum, l) => sum + l.kernel.length + l.bias.length, 0);

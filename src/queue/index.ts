@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/logger.ts';
-import { locateWeights, type ShapeCheck } from '../weights/index.ts';
+import { locateWeights } from '../weights/locate.ts';
+import type { ShapeCheck } from '../weights/types.ts';
 import type { StylizeQueue } from './contract.ts';
 import { LocalQueue, type JobRunner } from './local-queue.ts';
 import { WorkerPool } from './worker-pool.ts';

@@ -1,8 +1,10 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/index.ts';
 import { displayUrl, isHttpUrl } from './display-url.ts';
+import { localPath, locateWeights, SILENT_LOGGER, type LocateOptions, type WeightsLocation } from './locate.ts';
+import { discardRemoteCopy } from './remote-cache.ts';
 import { createProgress, type ProgressMode } from './download-progress.ts';
 import { readHead } from './file-head.ts';
 import { DEFAULT_DOWNLOAD_TIMEOUT_MS } from './http-download.ts';
@@ -15,6 +17,8 @@ import type { ShapeCheck, VggWeights, WeightsLogger } from './types.ts';
 import { WeightsError } from './weights-error.ts';
 
 export interface LoadWeightsOptions {
+  /** What messages call the weights, instead of the path (e.g. the URL a worker's file was downloaded from). */
+  label?: string;
   /** `vgg19` (default): the real ImageNet shapes. `consistent`: any 3x3 network that chains, for tiny test models. */
   shapes?: ShapeCheck;
   /** For URLs: longest wait for a response or between two pieces of a body. */
@@ -27,15 +31,46 @@ export interface LoadWeightsOptions {
   convertedCacheDir?: string;
 }
 
-export const SILENT_LOGGER: WeightsLogger = { info() {}, warn() {}, debug() {} };
-
 /**
- * Loads VGG19 convolution weights from a local path or an http(s) URL: a Keras .h5 file (legacy or full-model
- * layout) or a TF.js layers model (model.json, or a folder holding one, plus its shards). The format is read from
- * the bytes, not the name. A URL is fetched into a temporary folder that is removed afterwards; use
- * resolveWeights for the cached start-up path.
+ * The one way to load VGG19 weights, in two forms:
+ * - `loadWeights(config.weights)` (a `{ source, cacheDir }`): the start-up path. Locates the weights (the default
+ *   file downloaded into the cache and verified, a configured URL through its cached copy, or a configured path),
+ *   loads them strictly, keeps a converted copy of an HDF5 file in the cache, and logs one line. A cached copy of a
+ *   configured URL that fails to load is forgotten, so that the next start fetches it again.
+ * - `loadWeights(pathOrUrl)`: one file, folder or URL as it is (a URL is fetched into a temporary folder).
+ * Problems are a WeightsError whose message names the file or URL; never a silent fallback to the default.
  */
-export async function loadWeights(source: string, options: LoadWeightsOptions = {}): Promise<VggWeights> {
+export async function loadWeights(
+  source: string | Config['weights'],
+  options: LoadWeightsOptions & LocateOptions = {},
+): Promise<VggWeights> {
+  if (typeof source === 'string') return loadSource(source, options);
+  const logger = options.logger ?? SILENT_LOGGER;
+  const started = performance.now();
+  const location = await locateWeights(source, options);
+  let weights: VggWeights;
+  try {
+    weights = await loadWeightsFile(location.file, {
+      shapes: options.shapes,
+      label: options.label ?? location.label,
+      convertedCacheDir: source.cacheDir,
+      logger,
+    });
+  } catch (error) {
+    if (location.origin === 'configured-url' && error instanceof WeightsError) {
+      await discardRemoteCopy(source.cacheDir, source.source!.trim());
+    }
+    throw error;
+  }
+  const ms = Math.round(performance.now() - started);
+  logger.info(
+    { weights: weights.source, layers: weights.layers.size, ms },
+    `VGG19 weights ready: ${weights.layers.size} layers from ${weights.source} in ${ms} ms`,
+  );
+  return { ...weights, location };
+}
+
+async function loadSource(source: string, options: LoadWeightsOptions): Promise<VggWeights> {
   if (!isHttpUrl(source)) {
     return loadWeightsFile(localPath(source), {
       shapes: options.shapes,
@@ -55,11 +90,6 @@ export async function loadWeights(source: string, options: LoadWeightsOptions = 
   } finally {
     await rm(temp, { recursive: true, force: true });
   }
-}
-
-/** A configured path may be relative (to the working folder) or a file: URL. */
-export function localPath(source: string): string {
-  return path.resolve(source.startsWith('file:') ? fileURLToPath(source) : source);
 }
 
 export interface LoadFileOptions {

@@ -1,3 +1,4 @@
+import type { WeightsLocation } from './locate.ts';
 import type { VggLayerName } from './vgg19-layout.ts';
 
 /** One convolution layer's parameters, as plain float32 arrays so they outlive any tfjs backend. */
@@ -16,6 +17,8 @@ export interface VggWeights {
   readonly layers: ReadonlyMap<VggLayerName, ConvLayerWeights>;
   /** Where they came from (path or URL), for logs and messages. */
   readonly source: string;
+  /** How the start-up path found them (downloaded now, cached, configured), when it did. */
+  readonly location?: WeightsLocation;
 }
 
 /**

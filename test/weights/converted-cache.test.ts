@@ -4,8 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log/logger.ts';
 import { memoryDestination } from '../helpers/memory-log.ts';
 import { convertedCachePath } from '../../src/weights/converted-cache.ts';
-import { loadWeights } from '../../src/weights/load-weights.ts';
-import { resolveWeights } from '../../src/weights/resolve-weights.ts';
+import { loadWeights } from '../../src/weights/index.ts';
 import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
 import { writeKerasH5 } from '../helpers/weights-fixtures.ts';
 import { expectWeightsError } from './expect-weights-error.ts';
@@ -23,7 +22,7 @@ async function setup() {
 }
 
 const start = (source: string, cacheDir: string, shapes: 'consistent' | 'vgg19' = 'consistent') =>
-  resolveWeights({ source, cacheDir }, { shapes, progress: 'none' });
+  loadWeights({ source, cacheDir }, { shapes, progress: 'none' });
 
 /** The byte offset of the first float of the data section (the first kernel value). */
 function firstValueOffset(bytes: Buffer): number {
@@ -112,7 +111,7 @@ describe('converted copy of an HDF5 file', () => {
     await writeFile(cacheDir, 'a file where the folder should be');
     const { stream, lines } = memoryDestination();
     const logger = createLogger({ level: 'debug', destination: stream });
-    const weights = await resolveWeights({ source: file, cacheDir }, { shapes: 'consistent', logger });
+    const weights = await loadWeights({ source: file, cacheDir }, { shapes: 'consistent', logger });
     expect(weights.layers.size).toBe(16);
     expect(lines.join('\n')).toContain('Could not save a converted copy of the weights');
     expect(converted.startsWith(cacheDir)).toBe(true);

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { resolveWeights } from '../../src/weights/resolve-weights.ts';
+import { loadWeights } from '../../src/weights/index.ts';
 import type { LoopbackServer } from './loopback-server.ts';
 import type { ChildStartResult } from './start-in-child-process.ts';
 import { DEFAULT_FILE_NAME, DEFAULT_ROUTE, useDefaultDownloadFixture } from './default-download-fixture.ts';
@@ -80,7 +80,7 @@ describe('several processes sharing one weights folder', () => {
     const cacheDir = await tempDir();
 
     // The first start, in this process, holds the lock once its request reaches the server.
-    const first = resolveWeights(
+    const first = loadWeights(
       { source: undefined, cacheDir },
       { shapes: 'consistent', progress: 'none', download: spec() },
     );

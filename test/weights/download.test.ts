@@ -4,8 +4,7 @@ import { Writable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log/logger.ts';
 import { memoryDestination } from '../helpers/memory-log.ts';
-import { loadWeights } from '../../src/weights/load-weights.ts';
-import { resolveWeights, type ResolveWeightsOptions } from '../../src/weights/resolve-weights.ts';
+import { loadWeights, type LoadWeightsOptions, type LocateOptions } from '../../src/weights/index.ts';
 import { writeTfjsModel } from '../helpers/weights-fixtures.ts';
 import { expectWeightsError } from './expect-weights-error.ts';
 import { startLoopbackServer, type LoopbackServer } from './loopback-server.ts';
@@ -29,9 +28,9 @@ function capture() {
 }
 
 /** Start-up as the bot does it, on the tiny model, with downloads from the loopback server. */
-function start(cacheDir: string, options: ResolveWeightsOptions & { source?: string } = {}) {
+function start(cacheDir: string, options: LoadWeightsOptions & LocateOptions & { source?: string } = {}) {
   const { source, ...rest } = options;
-  return resolveWeights({ source, cacheDir }, { shapes: 'consistent', progress: 'none', download: spec(), ...rest });
+  return loadWeights({ source, cacheDir }, { shapes: 'consistent', progress: 'none', download: spec(), ...rest });
 }
 
 describe('default weights: download on first start', () => {

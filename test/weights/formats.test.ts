@@ -2,8 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadH5wasm } from '../../src/weights/keras-h5.ts';
-import { loadWeights } from '../../src/weights/load-weights.ts';
-import { resolveWeights } from '../../src/weights/resolve-weights.ts';
+import { loadWeights } from '../../src/weights/index.ts';
 import type { VggWeights } from '../../src/weights/types.ts';
 import { VGG19_LAYER_NAMES } from '../../src/weights/vgg19-layout.ts';
 import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
@@ -203,7 +202,7 @@ describe('shape checks', () => {
     const modelJson = await writeRealShapedManifest(await tempDir(), VGG19_LAYER_NAMES.slice(0, 13));
     // No shard exists: the check must come before any tensor data is read.
     const message = await expectWeightsError(
-      resolveWeights({ source: modelJson, cacheDir: await tempDir() }, { progress: 'none' }),
+      loadWeights({ source: modelJson, cacheDir: await tempDir() }, { progress: 'none' }),
     );
     expect(message).toBe(
       `${modelJson} is missing 3 of the 16 VGG19 convolution layers (block5_conv2 … block5_conv4); ` +

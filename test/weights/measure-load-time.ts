@@ -16,8 +16,8 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadH5wasm } from '../../src/weights/keras-h5.ts';
-import { loadWeights, loadWeightsFile } from '../../src/weights/load-weights.ts';
-import { locateWeights } from '../../src/weights/resolve-weights.ts';
+import { loadWeights } from '../../src/weights/load-weights.ts';
+import { locateWeights } from '../../src/weights/locate.ts';
 import { md5OfFile, type DownloadSpec } from '../../src/weights/verified-download.ts';
 import { writeKerasH5 } from '../helpers/weights-fixtures.ts';
 import { SHARED_VGG19 } from '../helpers/shared-data.ts';
@@ -44,7 +44,7 @@ async function child(mode: string, arg: string, specJson: string): Promise<void>
     const spec = JSON.parse(specJson) as DownloadSpec;
     const location = await locateWeights({ source: undefined, cacheDir: arg }, { download: spec, progress: 'none' });
     lap(mode === 'download' ? 'downloadAndMd5Ms' : 'md5VerifyMs');
-    const weights = await loadWeightsFile(location.file, { convertedCacheDir: arg });
+    const weights = await loadWeights({ source: location.file, cacheDir: arg });
     lap('loadMs');
     if (weights.layers.size !== 16) throw new Error('expected 16 layers');
   } else if (mode === 'h5-no-cache') {

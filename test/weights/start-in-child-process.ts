@@ -7,7 +7,7 @@
  * spec pointing at the test's loopback server. Writes one JSON line per log message ({"log": "..."}) and, once
  * the weights are ready, {"done": {...}} on stdout; a WeightsError is {"error": "..."} and exit code 2.
  */
-import { locateAndLoadWeights } from '../../src/weights/resolve-weights.ts';
+import { loadWeights } from '../../src/weights/index.ts';
 import type { WeightsLogger } from '../../src/weights/types.ts';
 import type { DownloadSpec } from '../../src/weights/verified-download.ts';
 import { WeightsError } from '../../src/weights/weights-error.ts';
@@ -30,13 +30,13 @@ const logger: WeightsLogger = {
 
 const [cacheDir, specJson] = process.argv.slice(2);
 try {
-  const { location, weights } = await locateAndLoadWeights(
+  const weights = await loadWeights(
     { source: undefined, cacheDir: cacheDir! },
     { download: JSON.parse(specJson!) as DownloadSpec, shapes: 'consistent', progress: 'none', logger },
   );
   const done: ChildStartResult = {
-    file: location.file,
-    downloaded: location.downloaded,
+    file: weights.location!.file,
+    downloaded: weights.location!.downloaded,
     layers: weights.layers.size,
     valuesMd5: valuesMd5(weights.layers.values()),
   };

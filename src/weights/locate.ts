@@ -1,14 +1,14 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.ts';
 import { displayUrl, isHttpUrl } from './display-url.ts';
 import { createProgress, type ProgressMode, type ProgressOptions } from './download-progress.ts';
 import { DEFAULT_DOWNLOAD_TIMEOUT_MS } from './http-download.ts';
-import { loadWeightsFile, localPath, SILENT_LOGGER } from './load-weights.ts';
 import { cachedRemoteSource, discardRemoteCopy } from './remote-cache.ts';
-import type { ShapeCheck, VggWeights, WeightsLogger } from './types.ts';
+import type { ShapeCheck, WeightsLogger } from './types.ts';
 import { DEFAULT_VGG19_WEIGHTS, ensureVerifiedDownload, type DownloadSpec } from './verified-download.ts';
-import { WeightsError } from './weights-error.ts';
 
-export interface ResolveWeightsOptions {
+export interface LocateOptions {
   logger?: WeightsLogger;
   /** `auto` (default): a bar when stderr is a terminal, log lines otherwise. */
   progress?: ProgressMode;
@@ -42,7 +42,7 @@ export interface WeightsLocation {
  */
 export async function locateWeights(
   config: Config['weights'],
-  options: ResolveWeightsOptions = {},
+  options: LocateOptions = {},
 ): Promise<WeightsLocation> {
   const logger = options.logger ?? SILENT_LOGGER;
   const timeoutMs = options.timeoutMs ?? DEFAULT_DOWNLOAD_TIMEOUT_MS;
@@ -73,50 +73,9 @@ export async function locateWeights(
   return { file, label: file, origin: 'default', downloaded, verifiedMd5: spec.md5 };
 }
 
-export interface ResolvedWeights {
-  weights: VggWeights;
-  location: WeightsLocation;
-}
+export const SILENT_LOGGER: WeightsLogger = { info() {}, warn() {}, debug() {} };
 
-/**
- * Locates the weights (downloading them on first use) and loads them strictly. Any problem is a WeightsError
- * whose message names the file or URL; a configured source that does not fit is an error, never a silent
- * fallback to the default. A cached copy of a configured URL that fails to load is forgotten, so the next start
- * (or `npm run weights`) fetches it again.
- */
-export async function locateAndLoadWeights(
-  config: Config['weights'],
-  options: ResolveWeightsOptions = {},
-): Promise<ResolvedWeights> {
-  const location = await locateWeights(config, options);
-  try {
-    const weights = await loadWeightsFile(location.file, {
-      shapes: options.shapes,
-      label: location.label,
-      convertedCacheDir: config.cacheDir,
-      logger: options.logger ?? SILENT_LOGGER,
-    });
-    return { weights, location };
-  } catch (error) {
-    if (location.origin === 'configured-url' && error instanceof WeightsError) {
-      await discardRemoteCopy(config.cacheDir, config.source!.trim());
-    }
-    throw error;
-  }
-}
-
-/** The start-up entry point: locateAndLoadWeights, then one log line saying what is ready and how fast. */
-export async function resolveWeights(
-  config: Config['weights'],
-  options: ResolveWeightsOptions = {},
-): Promise<VggWeights> {
-  const logger = options.logger ?? SILENT_LOGGER;
-  const started = performance.now();
-  const { weights } = await locateAndLoadWeights(config, options);
-  const ms = Math.round(performance.now() - started);
-  logger.info(
-    { weights: weights.source, layers: weights.layers.size, ms },
-    `VGG19 weights ready: ${weights.layers.size} layers from ${weights.source} in ${ms} ms`,
-  );
-  return weights;
+/** A configured path may be relative (to the working folder) or a file: URL. */
+export function localPath(source: string): string {
+  return path.resolve(source.startsWith('file:') ? fileURLToPath(source) : source);
 }
