@@ -1,8 +1,12 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import sharp from 'sharp';
+import { startBot, type RunningBot } from '../../../src/bot/bot.ts';
 import { loadConfig } from '../../../src/config/index.ts';
 import { createLogger } from '../../../src/log/logger.ts';
 import { memoryDestination } from '../../helpers/memory-log.ts';
-import { startBot, type RunningBot } from '../../../src/bot/start-bot.ts';
+import { writeTfjsModel } from '../../helpers/weights-fixtures.ts';
 import {
   startFakeDiscord,
   type FakeDiscord,
@@ -19,26 +23,38 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** A tiny VGG19-shaped model on disk, as engine worker processes load weights from files. */
+export async function writeTinyModel(): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'stylebot-e2e-'));
+  await writeTfjsModel(path.join(dir, 'tiny'), makeTinyVggWeights());
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
 /**
- * The real bot (discord.js, queue, engine on a tiny VGG19, sharp) against the fake Discord. Only the
- * configuration points it there; `env` overrides settings per test.
+ * The real bot (discord.js, the queue, engine worker processes on a tiny VGG19, sharp) against the fake Discord.
+ * Only the configuration points it there; `env` overrides settings per test.
  */
 export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
   const fake = await startFakeDiscord();
+  const model = await writeTinyModel();
   const config = loadConfig({
     ...fake.env(),
     REGISTER_COMMANDS_ON_START: 'true',
     PROGRESS_INTERVAL_MS: '1000',
     LOG_LEVEL: 'debug',
+    VGG19_WEIGHTS: path.join(model.dir, 'tiny'),
+    WEIGHTS_DIR: model.dir,
+    ENGINE_BACKEND: 'wasm',
     ...env,
   });
   const { stream, lines } = memoryDestination();
   const logger = createLogger({ level: 'debug', destination: stream, secrets: [fake.token] });
   let bot: RunningBot;
   try {
-    bot = await startBot(config, { logger, weights: makeTinyVggWeights() });
+    bot = await startBot(config, { logger, weightsShapes: 'consistent' });
   } catch (error) {
     await fake.close();
+    await model.remove();
     throw error;
   }
   let closed = false;
@@ -51,6 +67,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       closed = true;
       await bot.stop();
       await fake.close();
+      await model.remove();
     },
   };
 }
