@@ -43,13 +43,11 @@ export function jobListenerFor(options: JobListenerOptions): JobListener {
 }
 
 /** Takes the preview snapshot synchronously (as the engine requires), then encodes it off the hot path. */
-function renderProgress(jobId: string, progress: JobProgress): Promise<ReplyPayload> {
-  const snapshot = progress.renderPreview();
+async function renderProgress(jobId: string, progress: JobProgress): Promise<ReplyPayload> {
+  const image = progress.preview();
   const view = { iteration: progress.iteration, total: progress.total, elapsedMs: progress.elapsedMs, etaMs: progress.etaMs };
-  return snapshot.then(async (image) => {
-    const preview = await encodePreview(image);
-    return progressMessage(jobId, view, { data: preview.bytes, extension: preview.extension, mime: preview.mime });
-  });
+  const preview = await encodePreview(image);
+  return progressMessage(jobId, view, { data: preview.bytes, extension: preview.extension, mime: preview.mime });
 }
 
 async function deliverResult(options: JobListenerOptions, result: JobResult): Promise<void> {

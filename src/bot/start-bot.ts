@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import type { Config } from '../config/index.ts';
-import { createEngine, selectBackend } from '../engine/index.ts';
+import { createEngine } from '../engine/index.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { JobQueue, queueOptionsFromConfig } from '../queue/index.ts';
 import { resolveWeights, type VggWeights } from '../weights/index.ts';
@@ -37,8 +37,8 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
     createLogger({ level: config.log.level, format: config.log.format, secrets: [token.reveal()] });
 
   const weights = dependencies.weights ?? (await resolveWeights(config.weights, { logger }));
-  const backend = await selectBackend(config.engine.backend, logger);
-  const engine = createEngine(weights, { logger });
+  const engine = await createEngine(weights, { backend: config.engine.backend, threads: config.engine.threads, logger });
+  const backend = engine.backend;
   const queue = new JobQueue(queueOptionsFromConfig(config, engine.stylize, { logger, backendName: backend.name }));
   const commands = await loadCommands(config);
 
@@ -69,7 +69,7 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
     }
   } catch (error) {
     await client.destroy();
-    engine.dispose();
+    void engine.dispose();
     throw error;
   }
 
@@ -104,7 +104,8 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
         DELIVERY_WAIT_MS,
       );
       await client.destroy();
-      engine.dispose();
+      // Not awaited: an engine still stuck in a cancelled run must not hold up the shutdown.
+      void engine.dispose();
       logger.info('shut down cleanly');
     })());
   return { client, context, stop };

@@ -1,6 +1,5 @@
 /** The image pipeline's public API: decode uploads, size them, encode results. */
 export { assertRgbImage, type RgbImage } from './rgb-image.ts';
-export { rgbToTensor, tensorToRgb } from './tensor-convert.ts';
 export {
   decodeImage,
   decodeContentImage,

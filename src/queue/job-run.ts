@@ -157,14 +157,14 @@ export class JobRun {
     const remainingMs = Math.max(0, this.#deadline - performance.now());
     const etaMs = progress.etaMs === undefined ? undefined : Math.min(progress.etaMs, remainingMs);
     this.#control.setProgress({ iteration: progress.iteration, total: progress.total, etaMs, loss: progress.loss });
-    // Several listeners may each want a preview: download it once per progress event.
-    let preview: Promise<RgbImage> | undefined;
+    // Several listeners may each want a preview: render it once per progress event.
+    let preview: RgbImage | undefined;
     this.#control.emit('progress', {
       ...progress,
       jobId: this.#job.id,
       size,
       etaMs,
-      renderPreview: () => (preview ??= progress.renderPreview()),
+      preview: () => (preview ??= progress.preview()),
     });
   }
 

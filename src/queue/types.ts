@@ -78,7 +78,7 @@ export interface QueueOptions {
   historySize?: number;
 }
 
-/** Engine progress plus job context. Call renderPreview() synchronously inside the listener. */
+/** Engine progress plus job context. Call preview() synchronously inside the listener. */
 export interface JobProgress extends Progress {
   jobId: string;
   /** Output long side of the current attempt (smaller after an out-of-memory retry). */

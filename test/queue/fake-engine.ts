@@ -99,7 +99,7 @@ export function createFakeEngine(options: FakeEngineOptions = {}): FakeEngine {
           elapsedMs: performance.now() - started,
           etaMs: i < 2 ? undefined : ((performance.now() - started) / i) * (iterations - i),
           loss: { ...LOSS, total: LOSS.total / i },
-          renderPreview: () => Promise.resolve(copy(image)),
+          preview: () => copy(image),
         });
       }
       call.outcome = 'completed';

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type Progress, type StylizeFn } from '../../src/engine/index.ts';
 import type { RgbImage } from '../../src/images/rgb-image.ts';
@@ -54,8 +53,7 @@ describe('JobQueue with the real engine (tiny VGG19 on wasm)', () => {
   let engine: Engine;
 
   beforeAll(async () => {
-    expect(await tf.setBackend('wasm')).toBe(true);
-    engine = createEngine(makeTinyVggWeights());
+    engine = await createEngine(makeTinyVggWeights(), { backend: 'wasm' });
     // One warm-up run, so that anything the engine builds once and keeps for every run is not counted as a leak.
     const warmUp = await request('warm-up', 2).prepare(48);
     await engine.stylize({ ...warmUp, settings: { scales: 1, iterations: 2 } });
@@ -94,7 +92,7 @@ describe('JobQueue with the real engine (tiny VGG19 on wasm)', () => {
       const job = accept(queue.submit({ ...request('bob', 5_000), settings: { scales: 1, optimizer } }));
       let previewed: RgbImage | undefined;
       job.on('progress', (p) => {
-        if (p.iteration === 2) void p.renderPreview().then((image) => (previewed = image));
+        if (p.iteration === 2) previewed = p.preview();
         if (p.iteration === 4) queue.cancel(job.id, { userId: 'bob', privileged: false });
       });
       await expect(job.done).resolves.toEqual({ state: 'cancelled', by: 'owner' });
