@@ -92,7 +92,8 @@ const HISTORY_BYTES = 128 * 1024 * 1024;
 const MAX_HISTORY = 50;
 const MIN_HISTORY = 3;
 
-interface Pair {
+/** A curvature pair: step s, change of gradient y, ρ = 1/(yᵀs). */
+export interface Pair {
   s: Float32Array;
   y: Float32Array;
   rho: number;
@@ -129,8 +130,7 @@ export async function lbfgs(problem: OptimizationProblem, start: Float32Array): 
   let loss = first.loss;
   let hDiag = 1;
   while (evaluator.canContinue) {
-    twoLoop(grad, history, hDiag, direction, alphas);
-    let slope = dot(grad, direction);
+    let slope = twoLoop(grad, history, hDiag, direction, alphas);
     if (!(slope < 0)) {
       // Not a descent direction (rounding in a long history): restart from steepest descent.
       history.length = 0;
@@ -153,22 +153,25 @@ export async function lbfgs(problem: OptimizationProblem, start: Float32Array): 
       continue;
     }
     // Move to the accepted point exactly as it was evaluated; s is the step as stored, y the change of gradient
-    // (written over the old gradient, which is not needed any more).
+    // (written over the old gradient, which is not needed any more). One pass, with the pair's dot products.
     const s = spare ?? new Float32Array(n);
     spare = undefined;
     const t = accepted.t;
-    for (let i = 0; i < n; i++) {
-      const next = Math.fround(x[i]! + t * direction[i]!);
-      s[i] = next - x[i]!;
-      x[i] = next;
-    }
     const y = grad;
     const nextGrad = accepted.grad!;
-    for (let i = 0; i < n; i++) y[i] = nextGrad[i]! - y[i]!;
+    let [ys, yy, ss] = [0, 0, 0];
+    for (let i = 0; i < n; i++) {
+      const next = Math.fround(x[i]! + t * direction[i]!);
+      const si = Math.fround(next - x[i]!);
+      const yi = Math.fround(nextGrad[i]! - y[i]!);
+      x[i] = next;
+      s[i] = si;
+      y[i] = yi;
+      ys += yi * si;
+      yy += yi * yi;
+      ss += si * si;
+    }
     [grad, loss] = [nextGrad, accepted.loss!];
-    const ys = dot(y, s);
-    const yy = dot(y, y);
-    const ss = dot(s, s);
     // Keep the pair only with clearly positive curvature (angle test, independent of the loss scale).
     if (ys > 1e-8 * Math.sqrt(yy * ss)) {
       if (history.length === maxHistory) spare = history.shift()!.s;
@@ -181,22 +184,37 @@ export async function lbfgs(problem: OptimizationProblem, start: Float32Array): 
   return evaluator.result(x, loss);
 }
 
-/** out = −H·g by the two-loop recursion, with H₀ = hDiag·I. */
-function twoLoop(grad: Float32Array, history: readonly Pair[], hDiag: number, out: Float32Array, alphas: number[]): void {
-  const n = grad.length;
-  for (let i = 0; i < n; i++) out[i] = -grad[i]!;
-  for (let k = history.length - 1; k >= 0; k--) {
-    const { s, y, rho } = history[k]!;
-    const alpha = rho * dot(s, out);
-    alphas[k] = alpha;
-    axpy(-alpha, y, out);
+/**
+ * out = −H·g by the two-loop recursion, with H₀ = hDiag·I; returns the slope g·out. Each pass over the image
+ * also takes the dot product the next step needs, so that m pairs cost 2m + 1 passes instead of 4m + 2.
+ */
+export function twoLoop(
+  grad: Float32Array,
+  history: readonly Pair[],
+  hDiag: number,
+  out: Float32Array,
+  alphas: number[] = [],
+): number {
+  const m = history.length;
+  if (m === 0) return update(0, out, -hDiag, grad, grad);
+  // q = −g, then q −= αₖ·yₖ from the newest pair down, αₖ = ρₖ·sₖ·q.
+  alphas[m - 1] = history[m - 1]!.rho * update(0, out, -1, grad, history[m - 1]!.s);
+  let yq = 0;
+  for (let k = m - 1; k >= 0; k--) {
+    const next = k > 0 ? history[k - 1]!.s : history[0]!.y;
+    const d = update(1, out, -alphas[k]!, history[k]!.y, next);
+    if (k > 0) alphas[k - 1] = history[k - 1]!.rho * d;
+    else yq = d;
   }
-  if (hDiag !== 1) scale(out, hDiag);
-  for (let k = 0; k < history.length; k++) {
-    const { s, y, rho } = history[k]!;
-    const beta = rho * dot(y, out);
-    axpy(alphas[k]! - beta, s, out);
+  // r = hDiag·q, then r += (αₖ − βₖ)·sₖ from the oldest pair up, βₖ = ρₖ·yₖ·r; the last pass takes g·r.
+  let beta = history[0]!.rho * hDiag * yq;
+  for (let k = 0; k < m; k++) {
+    const next = k + 1 < m ? history[k + 1]!.y : grad;
+    const d = update(k === 0 ? hDiag : 1, out, alphas[k]! - beta, history[k]!.s, next);
+    if (k + 1 < m) beta = history[k + 1]!.rho * d;
+    else return d;
   }
+  throw new Error('unreachable');
 }
 
 /**
@@ -354,9 +372,23 @@ export function dot(a: Float32Array, b: Float32Array): number {
   return s0 + s1 + s2 + s3;
 }
 
-/** y += alpha·x */
-function axpy(alpha: number, x: Float32Array, y: Float32Array): void {
-  for (let i = 0; i < y.length; i++) y[i]! += alpha * x[i]!;
+/** y = c·y + alpha·x (c = 0: y is overwritten, whatever it held); returns z·y, the new y, in float64. */
+function update(c: number, y: Float32Array, alpha: number, x: Float32Array, z: Float32Array): number {
+  let sum = 0;
+  if (c === 0) {
+    for (let i = 0; i < y.length; i++) {
+      const v = Math.fround(alpha * x[i]!);
+      y[i] = v;
+      sum += z[i]! * v;
+    }
+  } else {
+    for (let i = 0; i < y.length; i++) {
+      const v = Math.fround(c * y[i]! + alpha * x[i]!);
+      y[i] = v;
+      sum += z[i]! * v;
+    }
+  }
+  return sum;
 }
 
 function scale(x: Float32Array, factor: number): void {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Evaluation } from '../../src/engine/compute.ts';
-import { adam, historySize, lbfgs, type OptimizationProblem } from '../../src/engine/optimize.ts';
+import { adam, historySize, lbfgs, twoLoop, type OptimizationProblem, type Pair } from '../../src/engine/optimize.ts';
 import { StylizeAbortedError, type LossTerms } from '../../src/engine/types.ts';
 
 /**
@@ -111,6 +111,40 @@ describe('L-BFGS', () => {
     const { timing, evaluations } = await lbfgs(slow, new Float32Array(N));
     expect(timing.evaluateMs).toBeGreaterThanOrEqual(4 * evaluations);
     expect(timing.totalMs).toBeGreaterThanOrEqual(timing.evaluateMs + timing.reportMs);
+  });
+
+  it('computes −H·g by the two-loop recursion exactly as the dense BFGS update would', () => {
+    const n = 6;
+    let state = 9;
+    const random = () => ((state = (state * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    const vector = () => Float32Array.from({ length: n }, random);
+    const pairs: Pair[] = [];
+    for (let k = 0; k < 4; k++) {
+      const s = vector();
+      // y = A·s with A positive definite (diagonal 2..7 plus a small coupling), so that yᵀs > 0.
+      const y = s.map((v, i) => (2 + i) * v + 0.3 * s[(i + 1) % n]! + 0.3 * s[(i + n - 1) % n]!);
+      pairs.push({ s, y, rho: 1 / y.reduce((sum, v, i) => sum + v * s[i]!, 0) });
+    }
+    const grad = vector();
+    const hDiag = 0.37;
+    const mul = (a: number[][], b: number[][]) => a.map((row) => b[0]!.map((_, j) => row.reduce((sum, v, k) => sum + v * b[k]![j]!, 0)));
+    /** −H·g with H₀ = hDiag·I and Hₖ₊₁ = (I − ρ s yᵀ) Hₖ (I − ρ y sᵀ) + ρ s sᵀ, as dense matrices. */
+    const dense = (used: Pair[]) => {
+      let h: number[][] = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? hDiag : 0)));
+      for (const { s, y, rho } of used) {
+        const left = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? 1 : 0) - rho * s[i]! * y[j]!));
+        const right = left[0]!.map((_, i) => left.map((row) => row[i]!));
+        h = mul(mul(left, h), right).map((row, i) => row.map((v, j) => v + rho * s[i]! * s[j]!));
+      }
+      return h.map((row) => -row.reduce((sum, v, j) => sum + v * grad[j]!, 0));
+    };
+    for (const m of [0, 1, 2, 4]) {
+      const used = pairs.slice(pairs.length - m);
+      const out = new Float32Array(n).fill(Number.NaN);
+      const slope = twoLoop(grad, used, hDiag, out);
+      dense(used).forEach((v, i) => expect(out[i]).toBeCloseTo(v, 5));
+      expect(slope).toBeCloseTo(out.reduce((sum, v, i) => sum + v * grad[i]!, 0), 5);
+    }
   });
 
   it('keeps a history of 3 to 50 pairs within 128 MiB', () => {
