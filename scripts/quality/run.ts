@@ -10,7 +10,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { createEngine, selectBackend, type PresetName, type StylizeSettings } from '../../src/engine/index.ts';
+import type { BackendChoice } from '../../src/config/index.ts';
+import { createEngine, type PresetName, type StylizeSettings } from '../../src/engine/index.ts';
 import type { RgbImage } from '../../src/images/rgb-image.ts';
 import { loadWeights } from '../../src/weights/index.ts';
 
@@ -44,13 +45,12 @@ async function load(file: string, longSide: number): Promise<RgbImage> {
 
 const size = Number(values.size);
 const out = values.out ?? `/tmp/quality-${values.content}-${values.style}-${size}.png`;
-await selectBackend(values.backend as 'wasm');
-const engine = createEngine(await loadWeights(values.weights));
+const engine = await createEngine(await loadWeights(values.weights), { backend: values.backend as BackendChoice });
 const content = await load(imagePath(values.content), size);
 const style = await load(imagePath(values.style), size);
 const every = Number(values.every);
 const snapAt = new Set(values.snap.split(',').filter(Boolean).map(Number));
-const snaps: { iteration: number; seconds: number; file: string; image: Promise<RgbImage> }[] = [];
+const snaps: { iteration: number; seconds: number; file: string; image: RgbImage }[] = [];
 const started = performance.now();
 const cpu = process.cpuUsage();
 const result = await engine.stylize(
@@ -59,7 +59,7 @@ const result = await engine.stylize(
     onProgress: (p) => {
       if (snapAt.has(p.iteration)) {
         const file = out.replace(/\.png$/, `-it${p.iteration}.png`);
-        snaps.push({ iteration: p.iteration, seconds: p.elapsedMs / 1000, file, image: p.renderPreview() });
+        snaps.push({ iteration: p.iteration, seconds: p.elapsedMs / 1000, file, image: p.preview() });
       }
       if (every > 0 && (p.iteration % every === 0 || p.iteration === 1)) {
         const l = p.loss;
@@ -88,7 +88,7 @@ const judge = (file: string) =>
     ]).toString(),
   ) as unknown;
 for (const snap of snaps) {
-  const image = await snap.image;
+  const image = snap.image;
   await sharp(Buffer.from(image.data), { raw: { width: image.width, height: image.height, channels: 3 } })
     .png()
     .toFile(snap.file);
@@ -107,5 +107,5 @@ process.stdout.write(
     judge: judged,
   })}\n`,
 );
-engine.dispose();
+await engine.dispose();
 process.stderr.write(`peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`);

@@ -1,16 +1,17 @@
-import * as tf from '@tensorflow/tfjs';
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKENDS, type BackendChoice } from '../config/index.ts';
 import { readConfigOrExit } from '../config/index.ts';
-import { createBenchmark, selectBackend } from '../engine/index.ts';
+import { createBenchmark } from '../engine/index.ts';
 import { loadWeights } from '../weights/index.ts';
 
 /**
- * `npm run bench -- --size 256 --iters 5 [--weights DIR] [--json]`: times full style-transfer iterations (VGG19
- * through block5_conv1, five Gram style layers, content, TV, forward pass and image gradient) after two warm-up
- * iterations. Prints a line per iteration on a terminal, a summary, and as its last line
- * {"backend","size","msPerIter","tensorsLeaked","rssMB"} (rssMB: peak resident memory of the process).
- * With --json only that line. Compare with ../shared/tools/gatys_torch.py SIZE ITERS 1 in the same session.
+ * `npm run bench -- --size 256 --iters 5 [--backend NAME] [--weights DIR] [--json]`: times full loss evaluations
+ * through the compute backend (VGG19 through block5_conv1, five Gram style layers, content, TV, forward pass and
+ * image gradient, image upload and gradient download) after two warm-up evaluations. Prints a line per
+ * evaluation on a terminal, a summary, and as its last line
+ * {"backend","device","threads","size","msPerIter","tensorsLeaked","rssMB"} (rssMB: peak resident memory of the
+ * process; tensorsLeaked: tfjs tensors still alive after disposing everything, null on other backends). With
+ * --json only that line. Compare with ../shared/tools/gatys_torch.py SIZE ITERS 1 in the same session.
  */
 
 const wholeNumber = (min: number, max: number) => (value: string) => {
@@ -22,7 +23,7 @@ const wholeNumber = (min: number, max: number) => (value: string) => {
 };
 
 const program = new Command('npm run bench')
-  .description('Time full style-transfer iterations on the configured tfjs backend')
+  .description('Time full style-transfer evaluations on a compute backend')
   .option('-s, --size <px>', 'square image side', wholeNumber(32, 4096), 256)
   .option('-i, --iters <n>', 'timed iterations', wholeNumber(1, 10_000), 5)
   .option('--warmup <n>', 'untimed iterations first', wholeNumber(0, 100), 2)
@@ -47,10 +48,9 @@ if (!(BACKENDS as readonly string[]).includes(choice)) {
 }
 
 try {
-  const backend = await selectBackend(choice as BackendChoice);
   const weights = options.weights ? await loadWeights(options.weights) : undefined;
-  const baseline = tf.memory().numTensors;
-  const bench = createBenchmark({ size: options.size, weights });
+  const bench = await createBenchmark({ size: options.size, weights, backend: choice as BackendChoice });
+  const backend = bench.backend;
   const live = !options.json && process.stderr.isTTY;
   const times: number[] = [];
   let cpuMs = 0;
@@ -72,19 +72,21 @@ try {
       }
     }
   } finally {
-    bench.dispose();
+    await bench.dispose();
   }
   const msPerIter = times.reduce((a, b) => a + b, 0) / times.length;
   const result = {
     backend: backend.name,
+    device: backend.device,
+    threads: backend.threads,
     size: options.size,
     msPerIter: Math.round(msPerIter * 10) / 10,
-    tensorsLeaked: tf.memory().numTensors - baseline,
+    tensorsLeaked: await tfjsTensorsAlive(backend.name),
     rssMB: Math.round(process.resourceUsage().maxRSS / 1024),
   };
   if (!options.json) {
     process.stdout.write(
-      `${backend.name}${backend.gpu ? ' (GPU)' : ''} · ${options.size} px · ${options.iters} iterations · ` +
+      `${backend.name} (${backend.device}) · ${options.size} px · ${options.iters} iterations · ` +
         `${result.msPerIter} ms/iter (CPU time ${(cpuMs / options.iters).toFixed(0)} ms/iter) · ` +
         `${result.tensorsLeaked} tensors leaked · peak RSS ${result.rssMB} MB · ` +
         `weights: ${weights?.source ?? 'random'}\n`,
@@ -94,4 +96,11 @@ try {
 } catch (error) {
   process.stderr.write(`bench failed: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(2);
+}
+
+/** tfjs tensors alive in the process: 0 once a tfjs benchmark is disposed, unless something leaked. */
+async function tfjsTensorsAlive(name: string): Promise<number | null> {
+  if (!['tensorflow', 'wasm', 'cpu'].includes(name)) return null;
+  const tf = await import('@tensorflow/tfjs');
+  return tf.memory().numTensors;
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import type { BackendChoice } from '../config/index.ts';
+import { BACKENDS, type BackendChoice } from '../config/index.ts';
 import type { ColorMode, InitMode, OptimizerName, Pooling, PresetName, StylizeSettings } from '../engine/types.ts';
 import { UserFacingError } from '../errors/user-facing-error.ts';
 
@@ -80,7 +80,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--preserve-colors [mode]', "keep the content's colours: luminance (default) | match"))
     .addOption(new Option('--seed <n>', 'random seed, for reproducible runs').argParser(numberArg('--seed', { min: 0, max: 2 ** 31 - 1, integer: true })))
     .option('--weights <pathOrUrl>', 'VGG19 weights (.h5 or model.json); default VGG19_WEIGHTS or the cached download')
-    .addOption(new Option('--backend <name>', 'auto | tensorflow | wasm | cpu').argParser(choiceArg('--backend', ['auto', 'tensorflow', 'wasm', 'cpu'] as const)))
+    .addOption(new Option('--backend <name>', BACKENDS.join(' | ')).argParser(choiceArg('--backend', BACKENDS)))
     .addOption(new Option('--save-every <n>', 'also write OUT-<iteration>.png every n iterations').argParser(numberArg('--save-every', { min: 1, max: 100_000, integer: true })))
     .option('--json', 'print one JSON summary as the last line of stdout', false);
   withUnderscoreAlias(program, 'content-weight', 'content weight (alpha)', numberArg('--content-weight', WEIGHT));

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { CommanderError } from 'commander';
 import { readConfigOrExit } from '../config/index.ts';
-import { createEngine, selectBackend } from '../engine/index.ts';
+import { createEngine } from '../engine/index.ts';
 import type { LossTerms, Progress, StyleInput } from '../engine/types.ts';
 import { isUserFacing } from '../errors/user-facing-error.ts';
 import { decodeLimitsFromConfig, planFit, planStyleSize, readImageFile, writeImageFile } from '../images/index.ts';
@@ -38,8 +38,12 @@ async function main(argv: string[]): Promise<void> {
   const weights = options.weights
     ? await loadWeights(options.weights, { logger, progress: 'auto', convertedCacheDir: config.weights.cacheDir })
     : await loadWeights(config.weights, { logger });
-  const backend = await selectBackend(options.backend ?? config.engine.backend, logger);
-  const engine = createEngine(weights, { logger });
+  const engine = await createEngine(weights, {
+    backend: options.backend ?? config.engine.backend,
+    threads: config.engine.threads,
+    logger,
+  });
+  const backend = engine.backend;
   const saves: Promise<unknown>[] = [];
   const bar = options.json ? undefined : createIterationProgress(path.basename(options.output));
   try {
@@ -70,7 +74,7 @@ async function main(argv: string[]): Promise<void> {
       );
     }
   } finally {
-    engine.dispose();
+    await engine.dispose();
   }
 }
 
@@ -83,7 +87,7 @@ function onProgress(
   bar?.update({ ...progress, detail: `loss ${fmt(progress.loss.total)}` });
   if (options.saveEvery && progress.iteration % options.saveEvery === 0 && progress.iteration < progress.total) {
     const file = options.output.replace(/(\.[a-z]+)$/i, `-${progress.iteration}$1`);
-    saves.push(progress.renderPreview().then((image) => writeImageFile(file, image)));
+    saves.push(writeImageFile(file, progress.preview()));
   }
 }
 

@@ -1,75 +1,68 @@
-import * as tf from '@tensorflow/tfjs';
+import type { BackendChoice } from '../config/schema.ts';
 import type { ConvLayerWeights, VggWeights } from '../weights/types.ts';
 import { VGG19_LAYERS, type VggLayerName } from '../weights/vgg19-layout.ts';
-import { evaluate } from './objective.ts';
+import { createComputeBackend } from './backends.ts';
+import type { CaffeImage, Objective } from './compute.ts';
+import { seededRandom } from './pixels.ts';
 import { PRESETS } from './presets.ts';
-import { buildObjective, disposeObjective } from './targets.ts';
-import type { LossTerms } from './types.ts';
-import { VggNetwork } from './vgg-network.ts';
+import { lossSpec } from './run.ts';
+import type { BackendInfo, LossTerms } from './types.ts';
 
 export interface BenchmarkOptions {
   /** Square image side in pixels. */
   size: number;
   /** Real weights; random ones of the real VGG19 shapes otherwise (timing does not depend on the values). */
   weights?: VggWeights;
+  backend: BackendChoice;
 }
 
 export interface Benchmark {
-  /** One full iteration: forward through block5_conv1, five Gram style layers, content, TV, image gradient. */
+  readonly backend: BackendInfo;
+  /** One full evaluation: forward through block5_conv1, five Gram style layers, content, TV, image gradient. */
   step(): Promise<LossTerms>;
-  dispose(): void;
+  dispose(): Promise<void>;
 }
 
 /**
  * The exact loss evaluation a default run performs (style block1..5_conv1, content block4_conv2, TV, average
- * pooling), on random images, for `npm run bench`.
+ * pooling) through the ComputeBackend, image upload and gradient download included, on random images, for
+ * `npm run bench`.
  */
-export function createBenchmark(options: BenchmarkOptions): Benchmark {
-  const net = new VggNetwork(options.weights ?? randomVggWeights('block5_conv1'));
-  const settings = PRESETS.default;
-  const shape: [number, number, number, number] = [1, options.size, options.size, 3];
-  let objective: ReturnType<typeof buildObjective> | undefined;
-  let x: tf.Tensor4D | undefined;
+export async function createBenchmark(options: BenchmarkOptions): Promise<Benchmark> {
+  const compute = await createComputeBackend(options.backend, options.weights ?? randomVggWeights('block5_conv1'));
+  let objective: Objective;
   try {
-    const content = tf.randomUniform<tf.Rank.R4>(shape, -120, 120, 'float32', 1);
-    const style = tf.randomUniform<tf.Rank.R4>(shape, -120, 120, 'float32', 2);
-    objective = buildObjective(net, settings, content, [{ image: style, weight: 1 }]);
-    content.dispose();
-    style.dispose();
-    x = tf.randomUniform<tf.Rank.R4>(shape, -120, 120, 'float32', 3);
+    const image = (seed: number) => randomImage(options.size, seed);
+    objective = await compute.createObjective(lossSpec(PRESETS.default), {
+      content: image(1),
+      styles: [{ image: image(2), weight: 1 }],
+    });
   } catch (error) {
-    if (objective) disposeObjective(objective);
-    net.dispose();
+    await compute.dispose();
     throw error;
   }
-  const target = objective;
-  const image = x;
+  const x = randomImage(options.size, 3).data;
   return {
-    async step() {
-      const { terms, grad } = evaluate(net, target, image);
-      grad.dispose();
-      const values = await terms.data();
-      terms.dispose();
-      return { total: values[0]!, content: values[1]!, style: values[2]!, tv: values[3]! };
-    },
-    dispose() {
-      image.dispose();
-      disposeObjective(target);
-      net.dispose();
+    backend: compute.info,
+    step: async () => (await objective.evaluate(x)).loss,
+    dispose: async () => {
+      objective.dispose();
+      await compute.dispose();
     },
   };
 }
 
+/** Uniform values in ±120 around the mean colour: the spread of a caffe-preprocessed photo. */
+function randomImage(size: number, seed: number): CaffeImage {
+  const random = seededRandom(seed);
+  const data = new Float32Array(size * size * 3);
+  for (let i = 0; i < data.length; i++) data[i] = (2 * random() - 1) * 120;
+  return { width: size, height: size, data };
+}
+
 /** He-initialized random weights with the real VGG19 shapes, up to and including `upTo`. */
 export function randomVggWeights(upTo: VggLayerName, seed = 1): VggWeights {
-  let state = seed >>> 0;
-  const uniform = () => {
-    // mulberry32: fast and good enough for weights whose values only need to look plausible
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = seededRandom(seed);
   const layers = new Map<VggLayerName, ConvLayerWeights>();
   for (const { name, inChannels, outChannels } of VGG19_LAYERS) {
     const kernel = new Float32Array(9 * inChannels * outChannels);

@@ -1,76 +1,66 @@
-import * as tf from '@tensorflow/tfjs';
+import type { BackendChoice } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import type { VggWeights } from '../weights/types.ts';
-import { currentBackend } from './backend.ts';
+import { createComputeBackend } from './backends.ts';
 import { runStylize } from './run.ts';
 import type { BackendInfo, StylizeFn } from './types.ts';
-import { VggNetwork } from './vgg-network.ts';
+import { networkLayers } from './validate.ts';
 
 export interface Engine {
   readonly backend: BackendInfo;
+  /** Usable detached (`const { stylize } = engine`). Several runs may share an engine at once. */
   readonly stylize: StylizeFn;
-  /** Frees the weights. Runs in progress finish first; later calls to stylize reject. */
-  dispose(): void;
+  /** Refuses new runs at once; resolves when the runs in progress have finished and the weights are freed. */
+  dispose(): Promise<void>;
 }
 
-/** An Emscripten abort() leaves the wasm module unusable for the rest of the process. */
-function isWasmAbort(error: unknown): boolean {
+export interface EngineOptions {
+  backend: BackendChoice;
+  /** CPU threads, for backends that can be told. */
+  threads?: number;
+  logger?: Logger;
+}
+
+/** An Emscripten abort() (the wasm module ran out of memory) leaves the module unusable for the process. */
+function isModuleAbort(error: unknown): boolean {
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
   return cause instanceof Error && cause.name === 'RuntimeError' && /^Aborted\(/.test(cause.message);
 }
 
-export interface EngineOptions {
-  logger?: Logger;
-}
-
-/**
- * The wasm heap cannot grow past 4 GiB, and a module that runs out of it aborts for good. Runs whose estimated
- * peak, times the heap growth measured over it (fragmentation and growth steps: 1.6x at 512 px), would not fit
- * beside the engine's own tensors are refused up front with EngineOutOfMemoryError, which the queue retries
- * smaller, instead of killing the backend mid-way.
- */
-const WASM_HEAP_USABLE = 3.75 * 2 ** 30;
-const WASM_HEAP_PER_ESTIMATED_BYTE = 1.6;
-
-/**
- * Uploads the weights to the active backend (call selectBackend first) once, for every run. Several runs may
- * share an engine at once; each holds only its own tensors.
- */
-export function createEngine(weights: VggWeights, options: EngineOptions = {}): Engine {
-  const before = tf.memory().numBytes;
-  const net = new VggNetwork(weights);
-  const engineBytes = tf.memory().numBytes - before;
-  const backend = currentBackend();
-  const logger = options.logger;
+/** Starts the compute backend (see backends.ts) with the weights loaded onto it, once, for every run. */
+export async function createEngine(weights: VggWeights, options: EngineOptions): Promise<Engine> {
+  const { logger } = options;
+  const compute = await createComputeBackend(options.backend, weights, { threads: options.threads, logger });
+  let layers;
+  try {
+    layers = networkLayers(compute.layers, weights);
+  } catch (error) {
+    await compute.dispose();
+    throw error;
+  }
+  const context = { compute, layers, logger };
   let running = 0;
   let disposed = false;
   let crashed: unknown;
+  let released: Promise<void> | undefined;
+  let idle: (() => void) | undefined;
   const release = () => {
-    if (disposed && running === 0) net.dispose();
+    if (disposed && running === 0) idle?.();
   };
-  const context = {
-    net,
-    backend: backend.name,
-    memoryLimitBytes:
-      backend.name === 'wasm' ? (WASM_HEAP_USABLE - engineBytes) / WASM_HEAP_PER_ESTIMATED_BYTE : undefined,
-    logger,
-  };
-  logger?.info(
-    { layers: net.layers.length, winograd: net.winogradLayers.length, megabytes: Math.round(engineBytes / 2 ** 20) },
-    'style-transfer engine ready',
-  );
   return {
-    backend,
+    backend: compute.info,
     stylize: async (request, hooks) => {
       if (disposed) throw new Error('the engine has been disposed');
-      if (crashed) throw new Error('the WebAssembly backend crashed earlier; restart the process', { cause: crashed });
+      if (crashed) {
+        throw new Error(`the ${compute.info.name} backend crashed earlier; restart the process`, { cause: crashed });
+      }
       running++;
       try {
         return await runStylize(context, request, hooks);
       } catch (error) {
-        if (backend.name === 'wasm' && isWasmAbort(error)) {
+        if (isModuleAbort(error)) {
           crashed = error;
-          logger?.error({ err: error }, 'the WebAssembly backend aborted (out of memory); restart the process');
+          logger?.error({ err: error }, `the ${compute.info.name} backend aborted (out of memory); restart the process`);
         }
         throw error;
       } finally {
@@ -80,7 +70,11 @@ export function createEngine(weights: VggWeights, options: EngineOptions = {}): 
     },
     dispose: () => {
       disposed = true;
-      release();
+      released ??= new Promise<void>((resolve) => {
+        idle = resolve;
+        release();
+      }).then(() => compute.dispose());
+      return released;
     },
   };
 }

@@ -1,18 +1,12 @@
-import * as tf from '@tensorflow/tfjs';
 import type { Logger } from '../log/logger.ts';
-import { adam } from './adam.ts';
+import { LUMINANCE_STYLE_BOOST, prepareImages, presentImage, type PreparedImages } from './colors.ts';
+import type { CaffeImage, ComputeBackend, LossSpec, ScaleTargets } from './compute.ts';
 import { isOutOfMemoryError } from './errors.ts';
-import { initialImage } from './init.ts';
-import { lbfgs } from './lbfgs.ts';
-import { estimatePeakBytes } from './memory.ts';
-import { evaluate, type Objective } from './objective.ts';
-import { clipToPixelRange, resizeImage } from './pixels.ts';
+import { adam, lbfgs, type OptimizationProblem, type OptimizationResult } from './optimize.ts';
+import { clipToPixelRange, initialImage, resizeImage } from './pixels.ts';
 import { resolveSettings } from './presets.ts';
 import { RunProgress } from './progress.ts';
-import { disposeImages, prepareImages, renderPreview, toRgbImage, type PreparedImages } from './run-images.ts';
-import type { OptimizationProblem, OptimizationResult } from './probe.ts';
 import { planScales, type ScaleStep } from './scales.ts';
-import { buildObjective, disposeObjective } from './targets.ts';
 import {
   EngineOutOfMemoryError,
   StylizeAbortedError,
@@ -21,14 +15,12 @@ import {
   type StylizeResult,
   type StylizeSettings,
 } from './types.ts';
-import { minimumSide, validateRequest } from './validate.ts';
-import type { VggNetwork } from './vgg-network.ts';
+import { checkMemory, minimumSide, validateRequest, type NetworkLayer } from './validate.ts';
 
 export interface RunContext {
-  readonly net: VggNetwork;
-  readonly backend: string;
-  /** Refuse runs whose estimated peak memory is above this many bytes (the wasm heap tops out at 4 GiB). */
-  readonly memoryLimitBytes: number | undefined;
+  readonly compute: ComputeBackend;
+  /** The loaded network's layers with their widths, for validation and the memory estimate. */
+  readonly layers: readonly NetworkLayer[];
   readonly logger?: Logger;
 }
 
@@ -36,7 +28,8 @@ export interface RunContext {
  * One style transfer, coarse to fine. Every iteration is one evaluation of the loss and its gradient (a
  * forward and a backward pass): L-BFGS line-search evaluations count like Adam steps, so `iterations` bounds
  * the cost and the progress count alike. Iterations an optimizer leaves unused at a scale (it converged) carry
- * over to the next scale. All tensors the run creates are freed however it ends.
+ * over to the next scale. Everything but the objective works on plain arrays; each scale's objective is
+ * disposed however the run ends.
  */
 export async function runStylize(
   context: RunContext,
@@ -45,53 +38,62 @@ export async function runStylize(
 ): Promise<StylizeResult> {
   const startedAt = performance.now();
   const requested = resolveSettings(request.preset, request.settings);
-  validateRequest(request, requested, context.net);
+  validateRequest(request, requested, context.layers);
   const settings: StylizeSettings = { ...requested, seed: requested.seed ?? randomSeed() };
-  const { signal } = hooks;
-  if (signal?.aborted) throw new StylizeAbortedError();
+  if (hooks.signal?.aborted) throw new StylizeAbortedError();
 
   const { width, height } = request.content;
-  const plan = planScales(width, height, settings.scales, settings.iterations, minimumSide(context.net, settings));
-  checkMemory(context, settings, plan, request);
+  const plan = planScales(width, height, settings.scales, settings.iterations, minimumSide(context.layers, settings));
+  checkMemory(context.compute.memoryLimitBytes, context.layers, settings, plan, request);
   const scales = plan.map((s) => `${s.width}x${s.height}`);
   context.logger?.info(
     { width, height, iterations: settings.iterations, scales, optimizer: settings.optimizer, seed: settings.seed },
     'style transfer started',
   );
 
-  let prepared: PreparedImages | undefined;
-  let x: tf.Tensor4D | undefined;
   try {
-    prepared = prepareImages(request, settings);
-    const images = prepared;
+    const images = prepareImages(request, settings.colors);
+    const loss = lossSpec(settings);
     const progress = new RunProgress(plan, settings.iterations, startedAt, hooks);
+    let x: CaffeImage | undefined;
     let result: OptimizationResult | undefined;
+    const timing = { evaluateMs: 0, reportMs: 0, totalMs: 0 };
     let carry = 0;
     for (const [index, step] of plan.entries()) {
       const budget = step.iterations + carry;
-      const report = progress.reporter(index, (image) => renderPreview(image, images));
-      result = await optimizeScale(context.net, settings, images, step, x, { budget, report });
-      x?.dispose();
-      x = result.x;
+      const render = (pixels: Float32Array) => presentImage({ width: step.width, height: step.height, data: pixels }, images);
+      const report = progress.reporter(index, render);
+      result = await optimizeScale(context.compute, loss, settings, images, step, x, { budget, report });
+      x = { width: step.width, height: step.height, data: result.x };
+      for (const key of ['evaluateMs', 'reportMs', 'totalMs'] as const) timing[key] += result.timing[key];
       carry = budget - result.evaluations;
       progress.carryOver(index, carry);
       if (result.stopped) break;
     }
 
-    const final = x!.shape[1] === height && x!.shape[2] === width ? x! : resizeImage(x!, height, width);
-    const image = await toRgbImage(final, images);
-    if (final !== x) final.dispose();
+    const image = presentImage(resizeImage(x!, width, height), images);
     const seconds = (performance.now() - startedAt) / 1000;
     const stopReason = result!.stopped ? 'time-limit' : 'completed';
     const iterations = progress.iterations;
-    const summary = { seconds: round(seconds), iterations, stopReason, loss: result!.loss };
-    context.logger?.info(summary, 'style transfer finished');
+    const optimizerMs = timing.totalMs - timing.evaluateMs - timing.reportMs;
+    context.logger?.info(
+      {
+        seconds: round(seconds),
+        iterations,
+        stopReason,
+        loss: result!.loss,
+        // The optimizers' own vector work, next to the time spent computing the loss.
+        evaluateMs: Math.round(timing.evaluateMs),
+        optimizerMs: Math.round(optimizerMs),
+      },
+      'style transfer finished',
+    );
     return {
       image,
       iterations,
       seconds,
       msPerIter: iterations > 0 ? (seconds * 1000) / iterations : 0,
-      backend: context.backend,
+      backend: context.compute.info.name,
       loss: result!.loss,
       initialLoss: progress.initialLoss!,
       stopReason,
@@ -102,44 +104,53 @@ export async function runStylize(
       throw new EngineOutOfMemoryError({ cause: error });
     }
     throw error;
-  } finally {
-    x?.dispose();
-    if (prepared) disposeImages(prepared);
   }
 }
 
-/** Builds this scale's targets and starting image, runs the optimizer, and frees all but its result. */
+/**
+ * The loss as the backend computes it: run weights times layer weights, zero terms left out. Luminance-only
+ * transfer boosts the style term (see LUMINANCE_STYLE_BOOST).
+ */
+export function lossSpec(settings: StylizeSettings): LossSpec {
+  const styleWeight = settings.styleWeight * (settings.colors === 'luminance' ? LUMINANCE_STYLE_BOOST : 1);
+  const weighted = (layers: StylizeSettings['contentLayers'], factor: number) =>
+    layers.map(({ layer, weight }) => ({ layer, weight: weight * factor })).filter((term) => term.weight > 0);
+  return {
+    content: weighted(settings.contentLayers, settings.contentWeight),
+    style: weighted(settings.styleLayers, styleWeight),
+    tvWeight: settings.tvWeight,
+    pooling: settings.pooling,
+    normalization: settings.lossNormalization,
+  };
+}
+
+/** Builds this scale's objective and starting image, runs the optimizer, and frees the objective. */
 async function optimizeScale(
-  net: VggNetwork,
+  compute: ComputeBackend,
+  loss: LossSpec,
   settings: StylizeSettings,
   images: PreparedImages,
   step: ScaleStep,
-  previous: tf.Tensor4D | undefined,
+  previous: CaffeImage | undefined,
   run: Pick<OptimizationProblem, 'budget' | 'report'>,
 ): Promise<OptimizationResult> {
-  const factor = step.width / images.content.shape[2];
-  const content = resizeImage(images.content, step.height, step.width);
-  let objective: Objective | undefined;
-  let start: tf.Tensor4D | undefined;
+  const content = resizeImage(images.content, step.width, step.height);
+  const factor = step.width / images.content.width;
+  const targets: ScaleTargets = {
+    content,
+    styles: images.styles.map(({ image, weight }) => ({ image: scaleStyle(image, factor), weight })),
+  };
+  const objective = await compute.createObjective(loss, targets);
   try {
-    const styles = images.styles.map(({ image, weight }) => ({ image: scaleStyle(image, factor), weight }));
-    try {
-      objective = buildObjective(net, settings, content, styles);
-    } finally {
-      for (const style of styles) style.image.dispose();
-    }
-    start = previous
+    const start = previous
       ? upscaleStart(previous, content, settings.init)
       : initialImage(settings.init, content, settings.noiseRatio, settings.seed!);
-    const target = objective;
-    const problem: OptimizationProblem = { ...run, evaluate: (image) => evaluate(net, target, image) };
+    const problem: OptimizationProblem = { ...run, evaluate: (x) => objective.evaluate(x) };
     return settings.optimizer === 'lbfgs'
-      ? await lbfgs(problem, start)
-      : await adam(problem, start, settings.learningRate);
+      ? await lbfgs(problem, start.data)
+      : await adam(problem, start.data, settings.learningRate);
   } finally {
-    content.dispose();
-    start?.dispose();
-    if (objective) disposeObjective(objective);
+    objective.dispose();
   }
 }
 
@@ -148,38 +159,22 @@ async function optimizeScale(
  * fine detail that the coarse scale could not hold is added back (content minus its own down-and-up-scaled
  * copy); the plain upscale is blurry at the finer scale, and the optimizer would spend iterations restoring it.
  */
-function upscaleStart(previous: tf.Tensor4D, content: tf.Tensor4D, init: StylizeSettings['init']): tf.Tensor4D {
-  return tf.tidy(() => {
-    const [, height, width] = content.shape;
-    const up = resizeImage(previous, height, width);
-    if (init !== 'content') return clipToPixelRange(up);
-    const [, coarseHeight, coarseWidth] = previous.shape;
-    const blurred = resizeImage(resizeImage(content, coarseHeight, coarseWidth), height, width);
-    return clipToPixelRange(up.add(content.sub(blurred)));
-  });
+function upscaleStart(previous: CaffeImage, content: CaffeImage, init: StylizeSettings['init']): CaffeImage {
+  const resized = resizeImage(previous, content.width, content.height);
+  const up = resized === previous ? { ...previous, data: Float32Array.from(previous.data) } : resized;
+  if (init === 'content') {
+    const blurred = resizeImage(resizeImage(content, previous.width, previous.height), content.width, content.height);
+    const [u, c, b] = [up.data, content.data, blurred.data];
+    for (let i = 0; i < u.length; i++) u[i]! += c[i]! - b[i]!;
+  }
+  return clipToPixelRange(up);
 }
 
 /** Style images shrink with the scale like the content, but not below 32 px a side: Gram matrices need area. */
-function scaleStyle(image: tf.Tensor4D, factor: number): tf.Tensor4D {
-  const [, height, width] = image.shape;
+function scaleStyle(image: CaffeImage, factor: number): CaffeImage {
+  const { width, height } = image;
   const f = Math.min(1, Math.max(factor, 32 / Math.min(height, width)));
-  return resizeImage(image, Math.round(height * f), Math.round(width * f));
-}
-
-function checkMemory(
-  context: RunContext,
-  settings: StylizeSettings,
-  plan: readonly ScaleStep[],
-  request: StylizeRequest,
-): void {
-  const limit = context.memoryLimitBytes;
-  if (limit === undefined) return;
-  const bytes = estimatePeakBytes(context.net, settings, plan, request.styles.map((s) => s.image));
-  if (bytes > limit) {
-    const mib = (n: number) => Math.round(n / 2 ** 20);
-    const cause = new Error(`estimated peak ${mib(bytes)} MiB > limit ${mib(limit)} MiB`);
-    throw new EngineOutOfMemoryError({ cause });
-  }
+  return resizeImage(image, Math.round(width * f), Math.round(height * f));
 }
 
 function randomSeed(): number {

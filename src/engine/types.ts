@@ -73,11 +73,10 @@ export interface Progress {
   /** The scale being optimized (coarse to fine); the image is smaller than the output until the last one. */
   scale?: { index: number; count: number; width: number; height: number };
   /**
-   * Snapshots the current image at the current scale (not upscaled), colours as in the final result. Call it
-   * synchronously inside the progress callback; the download to the CPU happens only when asked, never on
-   * every iteration.
+   * The image just evaluated, at the current scale (not upscaled), colours as in the final result. Computed only
+   * when asked; call it synchronously inside the progress callback (it throws afterwards).
    */
-  renderPreview(): Promise<RgbImage>;
+  preview(): RgbImage;
 }
 
 export interface RunHooks {
@@ -96,7 +95,8 @@ export interface StylizeResult {
   backend: string;
   loss: LossTerms;
   initialLoss: LossTerms;
-  stopReason: 'completed' | 'time-limit';
+  /** `converged`: the loss stopped improving before the maximum; `time-limit`: best image at the time limit. */
+  stopReason: 'completed' | 'converged' | 'time-limit';
   settings: StylizeSettings;
 }
 

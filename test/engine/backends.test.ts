@@ -1,98 +1,72 @@
-import * as tf from '@tensorflow/tfjs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { BackendUnavailableError, createEngine, selectBackend } from '../../src/engine/index.ts';
-import { evaluate } from '../../src/engine/objective.ts';
-import { PRESETS } from '../../src/engine/presets.ts';
-import { buildObjective, disposeObjective } from '../../src/engine/targets.ts';
-import { VggNetwork } from '../../src/engine/vgg-network.ts';
+import { BackendUnavailableError, createComputeBackend, createEngine } from '../../src/engine/index.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { memoryDestination } from '../helpers/memory-log.ts';
+import { REPO_ROOT } from '../helpers/shared-data.ts';
 import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
 
-/** Loss terms and image gradient of the default objective on a small model, computed on the active backend. */
-function lossAndGradient(
-  seed: number,
-  widths?: [number, number, number, number, number],
-  side = 32,
-): { terms: Float32Array; grad: Float32Array; winograd: string[] } {
-  const net = new VggNetwork(makeTinyVggWeights({ seed, widths }));
-  try {
-    return tf.tidy(() => {
-      const shape: [number, number, number, number] = [1, side, side, 3];
-      const content = tf.randomUniform<tf.Rank.R4>(shape, -110, 110, 'float32', seed + 1);
-      const style = tf.randomUniform<tf.Rank.R4>(shape, -110, 110, 'float32', seed + 2);
-      const x = tf.randomUniform<tf.Rank.R4>(shape, -110, 110, 'float32', seed + 3);
-      const objective = buildObjective(net, PRESETS.default, content, [{ image: style, weight: 1 }]);
-      const result = evaluate(net, objective, x);
-      const out = {
-        terms: result.terms.dataSync() as Float32Array,
-        grad: result.grad.dataSync() as Float32Array,
-        winograd: net.winogradLayers,
-      };
-      disposeObjective(objective);
-      return out;
-    });
-  } finally {
-    net.dispose();
-  }
-}
+/** Backend selection: ENGINE_BACKEND forced or auto, what each reports, and what importing the engine loads. */
 
-function expectAgreement(a: ReturnType<typeof lossAndGradient>, b: ReturnType<typeof lossAndGradient>, tolerance: number) {
-  for (let i = 0; i < 4; i++) {
-    expect(b.terms[i]).toBeGreaterThan(0);
-    expect(Math.abs(a.terms[i]! - b.terms[i]!) / b.terms[i]!).toBeLessThan(tolerance);
-  }
-  let diff = 0;
-  let norm = 0;
-  for (let i = 0; i < b.grad.length; i++) {
-    diff += (a.grad[i]! - b.grad[i]!) ** 2;
-    norm += b.grad[i]! ** 2;
-  }
-  expect(norm).toBeGreaterThan(0);
-  expect(Math.sqrt(diff / norm)).toBeLessThan(tolerance);
-}
-
-describe('backends', () => {
-  it('wasm and cpu agree within float tolerance on a tiny model', async () => {
-    await selectBackend('cpu');
-    const cpu = lossAndGradient(3);
-    await selectBackend('wasm');
-    expect(tf.getBackend()).toBe('wasm');
-    expectAgreement(lossAndGradient(3), cpu, 1e-5);
-  });
-
-  it('wasm runs 256-channel layers as Winograd convolutions and still agrees with cpu', async () => {
-    const widths: [number, number, number, number, number] = [4, 6, 256, 8, 8];
-    await selectBackend('cpu');
-    const cpu = lossAndGradient(5, widths, 40);
-    expect(cpu.winograd).toEqual([]);
-    await selectBackend('wasm');
-    const wasm = lossAndGradient(5, widths, 40);
-    expect(wasm.winograd).toEqual(['block3_conv2', 'block3_conv3', 'block3_conv4']);
-    expectAgreement(wasm, cpu, 1e-4);
-  });
-
+describe('backend selection', () => {
   it('auto picks WebAssembly when native TensorFlow is not installed, and logs the choice', async () => {
     const { stream, lines } = memoryDestination();
-    const info = await selectBackend('auto', createLogger({ destination: stream, format: 'json' }));
-    expect(info).toMatchObject({ name: 'wasm', gpu: false });
-    expect(info.reason).toMatch(/neither tfjs-node-gpu nor tfjs-node is installed/);
-    expect(tf.getBackend()).toBe('wasm');
-    const logged = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
-    expect(logged).toMatchObject({ backend: 'wasm', gpu: false, msg: 'tfjs backend: wasm' });
+    const logger = createLogger({ destination: stream, format: 'json' });
+    const backend = await createComputeBackend('auto', makeTinyVggWeights(), { logger });
+    try {
+      expect(backend.info).toMatchObject({ name: 'wasm', gpu: false, threads: 1 });
+      expect(backend.info.reason).toMatch(/^auto: neither tfjs-node-gpu nor tfjs-node is installed; using WebAssembly$/);
+      const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(logged.at(-1)).toMatchObject({ backend: 'wasm', gpu: false, threads: 1, msg: 'compute backend: wasm' });
+      // The wasm heap has a hard ceiling that runs are checked against.
+      expect(backend.memoryLimitBytes).toBeGreaterThan(2 ** 30);
+    } finally {
+      await backend.dispose();
+    }
   });
 
   it('a forced backend that is not installed is a clear error', async () => {
-    const attempt = selectBackend('tensorflow');
+    const attempt = createComputeBackend('tensorflow', makeTinyVggWeights());
     await expect(attempt).rejects.toBeInstanceOf(BackendUnavailableError);
-    await expect(attempt).rejects.toThrow(/ENGINE_BACKEND=tensorflow needs @tensorflow\/tfjs-node-gpu or @tensorflow\/tfjs-node/);
+    await expect(attempt).rejects.toThrow(
+      /^ENGINE_BACKEND=tensorflow needs @tensorflow\/tfjs-node-gpu or @tensorflow\/tfjs-node, and neither tfjs-node-gpu nor tfjs-node is installed\.$/,
+    );
+  });
+
+  it.each(['onnx', 'webgpu'] as const)('ENGINE_BACKEND=%s says it is not available yet', async (choice) => {
+    const attempt = createEngine(makeTinyVggWeights(), { backend: choice });
+    await expect(attempt).rejects.toBeInstanceOf(BackendUnavailableError);
+    await expect(attempt).rejects.toThrow(new RegExp(`^ENGINE_BACKEND=${choice} cannot be used here: .* not available yet\\.$`));
   });
 
   it('a forced cpu backend is used and reported, and the engine says which backend it runs on', async () => {
-    const info = await selectBackend('cpu');
-    expect(info).toEqual({ name: 'cpu', gpu: false, reason: 'forced by ENGINE_BACKEND=cpu' });
-    const engine = createEngine(makeTinyVggWeights());
-    expect(engine.backend).toEqual(info);
-    engine.dispose();
+    const engine = await createEngine(makeTinyVggWeights({ upTo: 'block3_conv1' }), { backend: 'cpu' });
+    try {
+      expect(engine.backend).toEqual({
+        name: 'cpu',
+        gpu: false,
+        device: 'CPU, 1 thread',
+        threads: 1,
+        reason: 'forced by ENGINE_BACKEND=cpu',
+      });
+    } finally {
+      await engine.dispose();
+    }
+    const backend = await createComputeBackend('cpu', makeTinyVggWeights({ upTo: 'block3_conv1' }));
+    expect(backend.layers).toEqual(['block1_conv1', 'block1_conv2', 'block2_conv1', 'block2_conv2', 'block3_conv1']);
+    expect(backend.memoryLimitBytes).toBeUndefined();
+    await backend.dispose();
+  });
+
+  it('importing the engine (or the image pipeline) loads no compute library', async () => {
+    // tfjs-core registers its engine on globalThis when it loads.
+    const script =
+      "await import('./src/engine/index.ts'); await import('./src/images/index.ts'); " +
+      'process.stdout.write(String(Object.hasOwn(globalThis, "_tfengine")))';
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: REPO_ROOT,
+    });
+    expect(stdout).toBe('false');
   });
 });

@@ -1,134 +1,177 @@
-import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { adam } from '../../src/engine/adam.ts';
-import { selectBackend } from '../../src/engine/backend.ts';
-import { lbfgs } from '../../src/engine/lbfgs.ts';
-import type { Evaluation } from '../../src/engine/objective.ts';
-import type { OptimizationProblem } from '../../src/engine/probe.ts';
+import { describe, expect, it } from 'vitest';
+import type { Evaluation } from '../../src/engine/compute.ts';
+import { adam, historySize, lbfgs, twoLoop, type OptimizationProblem, type Pair } from '../../src/engine/optimize.ts';
 import { StylizeAbortedError, type LossTerms } from '../../src/engine/types.ts';
 
 /**
- * The optimizers on analytic problems with real tensors: an ill-conditioned quadratic whose loss is scaled to
- * Gatys-like magnitudes (1e12), and the Rosenbrock function, whose curved valley needs a good line search.
+ * The optimizers on analytic problems: an ill-conditioned quadratic whose loss is scaled to Gatys-like
+ * magnitudes (1e12), and the Rosenbrock function, whose curved valley needs a good line search.
  */
 
-const SHAPE: [number, number, number, number] = [1, 4, 4, 3];
+const N = 48;
+const terms = (f: number): LossTerms => ({ total: f, content: f, style: 0, tv: 0 });
 
 /** f(x) = scale · Σ cᵢ (xᵢ − bᵢ)², with curvatures cᵢ from 1 to 100. */
-function quadratic(scale: number): {
-  problem: (budget: number) => OptimizationProblem & { losses: number[] };
-  b: tf.Tensor4D;
-  c: tf.Tensor4D;
-} {
-  const n = 48;
-  const b = tf.tensor4d(Array.from({ length: n }, (_, i) => 50 * Math.sin(i)), SHAPE);
-  const c = tf.tensor4d(Array.from({ length: n }, (_, i) => 1 + (99 * i) / (n - 1)), SHAPE);
-  const problem = (budget: number) => {
-    const losses: number[] = [];
-    return {
-      budget,
-      losses,
-      evaluate: (x: tf.Tensor4D): Evaluation =>
-        tf.tidy(() => {
-          const d = tf.sub(x, b);
-          const f = tf.sum(tf.mul(c, tf.square(d))).mul(scale);
-          return { terms: tf.stack([f, f, tf.scalar(0), tf.scalar(0)]) as tf.Tensor1D, grad: tf.mul(c, d).mul<tf.Tensor4D>(2 * scale) };
-        }),
-      report: (_x: tf.Tensor4D, loss: LossTerms) => {
-        losses.push(loss.total);
-        return Promise.resolve(true);
-      },
-    };
+function quadratic(scale: number, budget: number) {
+  const b = Float32Array.from({ length: N }, (_, i) => 50 * Math.sin(i));
+  const c = Float32Array.from({ length: N }, (_, i) => 1 + (99 * i) / (N - 1));
+  const losses: number[] = [];
+  const problem: OptimizationProblem = {
+    budget,
+    evaluate: (x) => {
+      let f = 0;
+      const grad = new Float32Array(N);
+      for (let i = 0; i < N; i++) {
+        const d = x[i]! - b[i]!;
+        f += c[i]! * d * d;
+        grad[i] = 2 * scale * c[i]! * d;
+      }
+      return Promise.resolve({ loss: terms(f * scale), grad });
+    },
+    report: (_x, loss) => {
+      losses.push(loss.total);
+      return Promise.resolve(true);
+    },
   };
-  return { problem, b, c };
+  return { problem, b, losses };
 }
 
 /** Σ over pairs of 100 (v − u²)² + (1 − u)², minimum 0 at all ones. */
 function rosenbrock(budget: number): OptimizationProblem {
   return {
     budget,
-    evaluate: (x) =>
-      tf.tidy(() => {
-        const flat = x.reshape([-1, 2]);
-        const u = flat.slice([0, 0], [-1, 1]);
-        const v = flat.slice([0, 1], [-1, 1]);
-        const r = tf.sub(v, tf.square(u));
-        const f = tf.sum(tf.add(tf.mul(100, tf.square(r)), tf.square(tf.sub(1, u))));
-        const du = tf.sub(tf.mul(-400, tf.mul(u, r)), tf.mul(2, tf.sub(1, u)));
-        const dv = tf.mul(200, r);
-        return { terms: tf.stack([f, f, tf.scalar(0), tf.scalar(0)]) as tf.Tensor1D, grad: tf.concat([du, dv], 1).reshape<tf.Tensor4D>(x.shape) };
-      }),
+    evaluate: (x): Promise<Evaluation> => {
+      let f = 0;
+      const grad = new Float32Array(x.length);
+      for (let i = 0; i < x.length; i += 2) {
+        const u = x[i]!;
+        const r = x[i + 1]! - u * u;
+        f += 100 * r * r + (1 - u) ** 2;
+        grad[i] = -400 * u * r - 2 * (1 - u);
+        grad[i + 1] = 200 * r;
+      }
+      return Promise.resolve({ loss: terms(f), grad });
+    },
     report: () => Promise.resolve(true),
   };
 }
 
-function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+function maxAbsDiff(a: Float32Array, b: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
 }
 
-describe('L-BFGS on tensors', () => {
-  beforeAll(async () => {
-    await selectBackend('wasm');
-  });
-
+describe('L-BFGS', () => {
   it.each([1, 1e12])('solves an ill-conditioned quadratic whatever the loss scale (×%s)', async (scale) => {
-    const before = tf.memory().numTensors;
-    const { problem, b, c } = quadratic(scale);
-    const start = tf.zeros<tf.Rank.R4>(SHAPE);
-    const p = problem(60);
-    const result = await lbfgs(p, start);
+    const { problem, b, losses } = quadratic(scale, 60);
+    const start = new Float32Array(N);
+    const result = await lbfgs(problem, start);
     expect(maxAbsDiff(result.x, b)).toBeLessThan(1e-2);
     expect(result.evaluations).toBeLessThanOrEqual(60);
+    expect(result.evaluations).toBe(losses.length);
     // Accepted points never go up: each is the best so far.
-    expect(result.loss.total).toBe(Math.min(...p.losses));
-    tf.dispose([result.x, start, b, c]);
-    expect(tf.memory().numTensors).toBe(before);
+    expect(result.loss.total).toBe(Math.min(...losses));
+    expect(start.every((v) => v === 0)).toBe(true);
   });
 
   it('follows the curved Rosenbrock valley to its minimum', async () => {
-    const start = tf.tensor4d(Array.from({ length: 48 }, (_, i) => (i % 2 === 0 ? -1.2 : 1)), SHAPE);
+    const start = Float32Array.from({ length: N }, (_, i) => (i % 2 === 0 ? -1.2 : 1));
     const result = await lbfgs(rosenbrock(400), start);
     expect(result.loss.total).toBeLessThan(1e-6);
-    expect(maxAbsDiff(result.x, tf.onesLike(result.x))).toBeLessThan(1e-3);
-    tf.dispose([result.x, start]);
+    expect(maxAbsDiff(result.x, new Float32Array(N).fill(1))).toBeLessThan(1e-3);
   });
 
   it('stops early when told, with the best point so far', async () => {
-    const { problem, b, c } = quadratic(1);
+    const { problem, losses } = quadratic(1, 100);
     let calls = 0;
-    const p = { ...problem(100), report: () => Promise.resolve(++calls < 5) };
-    const start = tf.zeros<tf.Rank.R4>(SHAPE);
-    const result = await lbfgs(p, start);
+    const result = await lbfgs({ ...problem, report: (x, loss) => problem.report(x, loss).then(() => ++calls < 5) }, new Float32Array(N));
     expect(result).toMatchObject({ evaluations: 5, stopped: true });
-    tf.dispose([result.x, start, b, c]);
+    expect(result.loss.total).toBe(Math.min(...losses));
   });
 
-  it('frees its tensors when the run aborts mid line search', async () => {
-    const before = tf.memory().numTensors;
-    const { problem, b, c } = quadratic(1e6);
+  it('rethrows an abort in the middle of a line search, and an evaluation that fails', async () => {
+    const { problem } = quadratic(1e6, 100);
     let calls = 0;
-    const p = {
-      ...problem(100),
+    const aborting = {
+      ...problem,
       report: () => (++calls === 7 ? Promise.reject(new StylizeAbortedError()) : Promise.resolve(true)),
     };
-    const start = tf.zeros<tf.Rank.R4>(SHAPE);
-    await expect(lbfgs(p, start)).rejects.toBeInstanceOf(StylizeAbortedError);
-    tf.dispose([start, b, c]);
-    expect(tf.memory().numTensors).toBe(before);
+    await expect(lbfgs(aborting, new Float32Array(N))).rejects.toBeInstanceOf(StylizeAbortedError);
+    expect(calls).toBe(7);
+    const failing = { ...problem, evaluate: () => Promise.reject(new Error('backend lost')) };
+    await expect(lbfgs(failing, new Float32Array(N))).rejects.toThrow('backend lost');
+    const wrongSize = { ...problem, evaluate: () => Promise.resolve({ loss: terms(1), grad: new Float32Array(3) }) };
+    await expect(lbfgs(wrongSize, new Float32Array(N))).rejects.toThrow(/gradient of 3 values for 48/);
+  });
+
+  it('times the evaluations and its own work', async () => {
+    const { problem } = quadratic(1, 30);
+    const slow = { ...problem, evaluate: (x: Float32Array) => new Promise<Evaluation>((r) => setTimeout(() => void problem.evaluate(x).then(r), 5)) };
+    const { timing, evaluations } = await lbfgs(slow, new Float32Array(N));
+    expect(timing.evaluateMs).toBeGreaterThanOrEqual(4 * evaluations);
+    expect(timing.totalMs).toBeGreaterThanOrEqual(timing.evaluateMs + timing.reportMs);
+  });
+
+  it('computes −H·g by the two-loop recursion exactly as the dense BFGS update would', () => {
+    const n = 6;
+    let state = 9;
+    const random = () => ((state = (state * 16807) % 2147483647) / 2147483647) * 2 - 1;
+    const vector = () => Float32Array.from({ length: n }, random);
+    const pairs: Pair[] = [];
+    for (let k = 0; k < 4; k++) {
+      const s = vector();
+      // y = A·s with A positive definite (diagonal 2..7 plus a small coupling), so that yᵀs > 0.
+      const y = s.map((v, i) => (2 + i) * v + 0.3 * s[(i + 1) % n]! + 0.3 * s[(i + n - 1) % n]!);
+      pairs.push({ s, y, rho: 1 / y.reduce((sum, v, i) => sum + v * s[i]!, 0) });
+    }
+    const grad = vector();
+    const hDiag = 0.37;
+    const mul = (a: number[][], b: number[][]) => a.map((row) => b[0]!.map((_, j) => row.reduce((sum, v, k) => sum + v * b[k]![j]!, 0)));
+    /** −H·g with H₀ = hDiag·I and Hₖ₊₁ = (I − ρ s yᵀ) Hₖ (I − ρ y sᵀ) + ρ s sᵀ, as dense matrices. */
+    const dense = (used: Pair[]) => {
+      let h: number[][] = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? hDiag : 0)));
+      for (const { s, y, rho } of used) {
+        const left = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (__, j) => (i === j ? 1 : 0) - rho * s[i]! * y[j]!));
+        const right = left[0]!.map((_, i) => left.map((row) => row[i]!));
+        h = mul(mul(left, h), right).map((row, i) => row.map((v, j) => v + rho * s[i]! * s[j]!));
+      }
+      return h.map((row) => -row.reduce((sum, v, j) => sum + v * grad[j]!, 0));
+    };
+    for (const m of [0, 1, 2, 4]) {
+      const used = pairs.slice(pairs.length - m);
+      const out = new Float32Array(n).fill(Number.NaN);
+      const slope = twoLoop(grad, used, hDiag, out);
+      dense(used).forEach((v, i) => expect(out[i]).toBeCloseTo(v, 5));
+      expect(slope).toBeCloseTo(out.reduce((sum, v, i) => sum + v * grad[i]!, 0), 5);
+    }
+  });
+
+  it('keeps a history of 3 to 50 pairs within 128 MiB', () => {
+    expect(historySize(64 * 64)).toBe(50);
+    expect(historySize(512 * 512)).toBe(21);
+    expect(historySize(2048 * 2048)).toBe(3);
   });
 });
 
 describe('Adam', () => {
   it('descends and returns the best image it evaluated', async () => {
-    const before = tf.memory().numTensors;
-    const { problem, b, c } = quadratic(1e12);
-    const p = problem(200);
-    const start = tf.zeros<tf.Rank.R4>(SHAPE);
-    const result = await adam(p, start, 2);
+    const { problem, losses } = quadratic(1e12, 200);
+    const result = await adam(problem, new Float32Array(N), 2);
     expect(result.evaluations).toBe(200);
-    expect(result.loss.total).toBe(Math.min(...p.losses));
-    expect(result.loss.total).toBeLessThan(p.losses[0]! * 1e-3);
-    tf.dispose([result.x, start, b, c]);
-    expect(tf.memory().numTensors).toBe(before);
+    expect(result.loss.total).toBe(Math.min(...losses));
+    expect(result.loss.total).toBeLessThan(losses[0]! * 1e-3);
+    // The returned image is the one that had that loss.
+    const again = await problem.evaluate(result.x);
+    expect(again.loss.total).toBe(result.loss.total);
+  });
+
+  it('stops when told and rethrows an abort', async () => {
+    const { problem } = quadratic(1, 100);
+    let calls = 0;
+    const stopped = await adam({ ...problem, report: () => Promise.resolve(++calls < 3) }, new Float32Array(N), 1);
+    expect(stopped).toMatchObject({ evaluations: 3, stopped: true });
+    const aborting = { ...problem, report: () => Promise.reject(new StylizeAbortedError()) };
+    await expect(adam(aborting, new Float32Array(N), 1)).rejects.toBeInstanceOf(StylizeAbortedError);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isOutOfMemoryError, PRESETS, resolveSettings, StylizeRequestError } from '../../src/engine/index.ts';
-import { EtaEstimator } from '../../src/engine/eta.ts';
+import { EtaEstimator } from '../../src/engine/progress.ts';
 import { planScales } from '../../src/engine/scales.ts';
 
 describe('presets and settings', () => {

@@ -1,9 +1,8 @@
-import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ComputeBackend } from '../../src/engine/compute.ts';
 import {
   createEngine,
   EngineOutOfMemoryError,
-  selectBackend,
   StylizeAbortedError,
   StylizeRequestError,
   type Engine,
@@ -11,8 +10,10 @@ import {
   type StylizeRequest,
 } from '../../src/engine/index.ts';
 import { runStylize } from '../../src/engine/run.ts';
-import { VggNetwork } from '../../src/engine/vgg-network.ts';
+import { networkLayers } from '../../src/engine/validate.ts';
+import type { RgbImage } from '../../src/images/rgb-image.ts';
 import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
+import { backendsUnderTest, createBackend } from './backends-under-test.ts';
 import { meanAbsDiff, photo, stripes } from './fixtures.ts';
 
 const content = photo(40, 32, 1);
@@ -23,14 +24,15 @@ const request = (settings: StylizeRequest['settings'] = {}): StylizeRequest => (
   settings: { iterations: 8, ...settings },
 });
 
-describe('stylize on a tiny VGG19 (wasm)', () => {
+describe.each(backendsUnderTest)('stylize on a tiny VGG19 ($name)', (backendUnderTest) => {
   let engine: Engine;
-  let baseline: number;
+  let baseline: number | undefined;
+  /** Backend allocations alive now (undefined where the backend cannot tell). */
+  const live = async () => backendUnderTest.liveAllocations?.();
 
   beforeAll(async () => {
-    await selectBackend('wasm');
-    engine = createEngine(makeTinyVggWeights());
-    baseline = tf.memory().numTensors;
+    engine = await createEngine(makeTinyVggWeights(), { backend: backendUnderTest.choice });
+    baseline = await live();
   });
   afterAll(() => engine?.dispose());
 
@@ -39,7 +41,7 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
     const result = await engine.stylize(request({ optimizer, learningRate: 4 }), { onProgress: (p) => seen.push(p) });
     expect(result.image).toMatchObject({ width: 40, height: 32 });
     expect(result.image.data).toHaveLength(40 * 32 * 3);
-    expect(result).toMatchObject({ iterations: 8, stopReason: 'completed', backend: 'wasm' });
+    expect(result).toMatchObject({ iterations: 8, stopReason: 'completed', backend: engine.backend.name });
     expect(seen.map((p) => p.iteration)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(seen.every((p) => p.total === 8)).toBe(true);
     expect(seen[0]!.loss).toEqual(result.initialLoss);
@@ -49,24 +51,27 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
     expect(seen.at(-1)!.elapsedMs).toBeGreaterThanOrEqual(seen[0]!.elapsedMs);
     expect(result.settings.seed).toEqual(expect.any(Number));
     expect(meanAbsDiff(result.image, content)).toBeGreaterThan(1);
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(await live()).toBe(baseline);
   });
 
   it('renders a preview only when asked, and only during the callback', async () => {
-    let preview: Promise<unknown> | undefined;
-    let late: (() => Promise<unknown>) | undefined;
-    await engine.stylize(request({ iterations: 4 }), {
+    let preview: RgbImage | undefined;
+    let late: (() => RgbImage) | undefined;
+    const result = await engine.stylize(request({ iterations: 4, seed: 3 }), {
       onProgress: (p) => {
-        if (p.iteration === 2) preview = p.renderPreview();
-        if (p.iteration === 3) late = () => p.renderPreview();
+        if (p.iteration === 2) preview = p.preview();
+        if (p.iteration === 3) late = () => p.preview();
       },
     });
-    await expect(preview).resolves.toMatchObject({ width: 40, height: 32 });
-    await expect(late!()).rejects.toThrow(/synchronously inside onProgress/);
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(preview).toMatchObject({ width: 40, height: 32 });
+    expect(preview!.data).toHaveLength(40 * 32 * 3);
+    expect(meanAbsDiff(preview!, content)).toBeGreaterThan(0.1);
+    expect(meanAbsDiff(preview!, result.image)).toBeGreaterThan(0.1);
+    expect(() => late!()).toThrow(/synchronously inside onProgress/);
+    expect(await live()).toBe(baseline);
   });
 
-  it('goes coarse to fine: scales, their sizes, a sensible ETA, and the output at full size', async () => {
+  it.skipIf(!backendUnderTest.fast)('goes coarse to fine: scales, their sizes, a sensible ETA, and the output at full size', async () => {
     const big = photo(1024, 640, 2);
     const seen: Progress[] = [];
     const result = await engine.stylize(
@@ -81,7 +86,7 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
     const eta = seen.map((p) => p.etaMs);
     expect(eta[0]).toBeUndefined();
     expect(eta.slice(3).every((ms) => ms !== undefined && ms >= 0)).toBe(true);
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(await live()).toBe(baseline);
   });
 
   it.each(['lbfgs', 'adam'] as const)('%s: an abort stops the run within one iteration and frees everything', async (optimizer) => {
@@ -96,7 +101,7 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
     });
     await expect(run).rejects.toBeInstanceOf(StylizeAbortedError);
     expect(seen).toEqual([1, 2, 3]);
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(await live()).toBe(baseline);
   });
 
   it('notices an abort fired from a timer between iterations (the run yields to the event loop)', async () => {
@@ -116,7 +121,7 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
     await expect(run).rejects.toBeInstanceOf(StylizeAbortedError);
     expect(atAbort).toBeGreaterThan(0);
     expect(last - atAbort).toBeLessThanOrEqual(1);
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(await live()).toBe(baseline);
   });
 
   it('rejects at once when already aborted', async () => {
@@ -133,7 +138,7 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
       },
     });
     await expect(run).rejects.toThrow('listener broke');
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(await live()).toBe(baseline);
   });
 
   it('the time limit ends the run gracefully with the best image so far, at full size', async () => {
@@ -146,7 +151,7 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
     expect(result.iterations).toBe(1);
     // Stopped at the coarse scale: upscaled to the output size.
     expect(result.image).toMatchObject({ width: 1024, height: 640 });
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(await live()).toBe(baseline);
   });
 
   it('the same seed gives the same image; another seed another', async () => {
@@ -211,7 +216,7 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
     expect(seed.settings).toMatchObject({ optimizer: 'adam', init: 'noise', lossNormalization: 'paper' });
     expect(keras.settings).toMatchObject({ pooling: 'max', contentLayers: [{ layer: 'block5_conv2', weight: 1 }] });
     for (const r of [matched, seed, keras]) expect(r.image).toMatchObject({ width: 40, height: 32 });
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(await live()).toBe(baseline);
   });
 
   it.each([
@@ -230,11 +235,11 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
     const run = engine.stylize(bad);
     await expect(run).rejects.toBeInstanceOf(StylizeRequestError);
     await expect(run).rejects.toThrow(message);
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(await live()).toBe(baseline);
   });
 
   it('refuses layers the loaded weights do not have', async () => {
-    const short = createEngine(makeTinyVggWeights({ upTo: 'block4_conv2' }));
+    const short = await createEngine(makeTinyVggWeights({ upTo: 'block4_conv2' }), { backend: backendUnderTest.choice });
     try {
       await expect(short.stylize(request())).rejects.toThrow(
         'The loaded VGG19 weights stop at block4_conv2, so layer block5_conv1 cannot be used.',
@@ -244,29 +249,39 @@ describe('stylize on a tiny VGG19 (wasm)', () => {
       );
       expect(ok.image.width).toBe(40);
     } finally {
-      short.dispose();
+      await short.dispose();
     }
   });
 
   it('refuses up front, as out of memory, a run above the memory limit', async () => {
-    const net = new VggNetwork(makeTinyVggWeights());
+    const weights = makeTinyVggWeights();
+    const compute = await createBackend(backendUnderTest, weights);
+    const limited: ComputeBackend = {
+      info: compute.info,
+      layers: compute.layers,
+      memoryLimitBytes: 1_000_000,
+      createObjective: (loss, targets) => compute.createObjective(loss, targets),
+      dispose: () => compute.dispose(),
+    };
     try {
-      const run = runStylize({ net, backend: 'wasm', memoryLimitBytes: 1_000_000 }, request());
+      const big = { ...request(), content: photo(256, 200) };
+      const run = runStylize({ compute: limited, layers: networkLayers(compute.layers, weights) }, big);
       await expect(run).rejects.toBeInstanceOf(EngineOutOfMemoryError);
       const error = (await run.catch((e: unknown) => e)) as EngineOutOfMemoryError;
       expect(String(error.cause)).toMatch(/estimated peak \d+ MiB > limit 1 MiB/);
     } finally {
-      net.dispose();
+      await compute.dispose();
     }
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(await live()).toBe(baseline);
   });
 
   it('finishes runs in progress when disposed, then refuses new ones', async () => {
-    const local = createEngine(makeTinyVggWeights());
+    const local = await createEngine(makeTinyVggWeights(), { backend: backendUnderTest.choice });
     const running = local.stylize(request({ iterations: 5 }));
-    local.dispose();
+    const disposed = local.dispose();
     await expect(running).resolves.toMatchObject({ iterations: 5 });
+    await disposed;
     await expect(local.stylize(request())).rejects.toThrow('the engine has been disposed');
-    expect(tf.memory().numTensors).toBe(baseline);
+    expect(await live()).toBe(baseline);
   });
 });

@@ -1,15 +1,31 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { selectBackend } from '../../src/engine/backend.ts';
-import { winogradConv2d, winogradFilter } from '../../src/engine/winograd.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createComputeBackend } from '../../src/engine/backends.ts';
+import type { ComputeBackend } from '../../src/engine/compute.ts';
+import { VggNetwork } from '../../src/engine/tfjs/network.ts';
+import { winogradConv2d, winogradFilter } from '../../src/engine/tfjs/winograd.ts';
+import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
 
 function relativeMaxError(actual: tf.Tensor, expected: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(actual, expected))).div(tf.max(tf.abs(expected))).dataSync()[0]!);
 }
 
 describe('Winograd F(4x4, 3x3) convolution', () => {
+  let wasm: ComputeBackend;
   beforeAll(async () => {
-    await selectBackend('wasm');
+    // Starts tfjs on wasm.
+    wasm = await createComputeBackend('wasm', makeTinyVggWeights());
+  });
+  afterAll(() => wasm?.dispose());
+
+  it('runs on wasm for layers of 256 channels and more up to block5_conv1, never elsewhere', () => {
+    const weights = makeTinyVggWeights({ widths: [4, 6, 256, 8, 8] });
+    const onWasm = new VggNetwork(weights, 'wasm');
+    const onCpu = new VggNetwork(weights, 'cpu');
+    expect(onWasm.winogradLayers).toEqual(['block3_conv2', 'block3_conv3', 'block3_conv4']);
+    expect(onCpu.winogradLayers).toEqual([]);
+    onWasm.dispose();
+    onCpu.dispose();
   });
 
   it.each([

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
-import type { VggWeights } from '../weights/types.ts';
-import { VGG19_LAYERS, type VggLayerName } from '../weights/vgg19-layout.ts';
+import type { VggWeights } from '../../weights/types.ts';
+import { VGG19_LAYERS, type VggLayerName } from '../../weights/vgg19-layout.ts';
 import { winogradConv2d, winogradFilter, type WinogradFilter } from './winograd.ts';
 
-/** One 3x3 convolution + ReLU of VGG19, its parameters on the active backend. */
+/** One 3x3 convolution + ReLU of VGG19, its parameters on the tfjs backend. */
 export interface ConvLayer {
   readonly name: VggLayerName;
   /** Position in the network (0 = block1_conv1). */
@@ -34,7 +34,8 @@ export class VggNetwork {
   readonly #strategies: Strategy[] = [];
   #disposed = false;
 
-  constructor(weights: VggWeights) {
+  /** Builds on the active tfjs backend; `backend` is its name (Winograd pays off only on wasm). */
+  constructor(weights: VggWeights, backend: string) {
     const layers: ConvLayer[] = [];
     let inChannels = 3;
     for (const [index, spec] of VGG19_LAYERS.entries()) {
@@ -60,7 +61,7 @@ export class VggNetwork {
       };
       layers.push(layer);
       this.#strategies.push(
-        usesWinograd(layer)
+        usesWinograd(layer, backend)
           ? {
               kind: 'winograd',
               forward: winogradFilter(found.kernel, kin, kout),
@@ -72,10 +73,6 @@ export class VggNetwork {
     }
     if (layers.length === 0) throw new Error(`${weights.source} holds no block1_conv1 layer`);
     this.layers = layers;
-  }
-
-  has(name: VggLayerName): boolean {
-    return this.layers.some((layer) => layer.name === name);
   }
 
   layer(name: VggLayerName): ConvLayer {
@@ -125,6 +122,6 @@ export class VggNetwork {
  * times the kernel's memory per direction (about 390 MB for VGG19), so the deeper layers that no default uses
  * stay direct. Other backends convolve natively (cuDNN picks its own algorithms) and never use them.
  */
-function usesWinograd(layer: ConvLayer): boolean {
-  return tf.getBackend() === 'wasm' && layer.index <= 12 && Math.min(layer.inChannels, layer.outChannels) >= 256;
+function usesWinograd(layer: ConvLayer, backend: string): boolean {
+  return backend === 'wasm' && layer.index <= 12 && Math.min(layer.inChannels, layer.outChannels) >= 256;
 }
