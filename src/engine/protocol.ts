@@ -69,8 +69,8 @@ export interface ResultInfo {
 }
 
 /**
- * Failure codes, each with its user message in the catalog (errors.ts). `invalid-request`: the request cannot run
- * (a bad image or setting; the message says which). `out-of-memory`: even the smaller retry did not fit.
+ * Failure codes, each with its user message in FAILURE_MESSAGES below. `invalid-request`: the request cannot run
+ * (a bad image or setting; its own message says which). `out-of-memory`: even the smaller retry did not fit.
  * `timeout`: the time limit came before any image. `worker-crashed`: the process died (twice, after a retry).
  * `engine-unavailable`: no worker could run it. `internal`: a bug; the log has the detail.
  */

@@ -91,10 +91,11 @@ const STABLE_AFTER_MS = 60_000;
 const GB = 1e9;
 /**
  * Host memory one worker may need, by backend, for the automatic pool size (at the default 512 px output). wasm:
- * issue 12 measured about 2.5 GB for a 512 px VGG19 job (the tensors of the forward and backward passes at every
- * layer, L-BFGS history, the 4 GiB-capped wasm heap that keeps its high-water mark, plus Node and sharp). cpu
- * holds the same tensors as JS typed arrays. The multi-threaded CPU paths (onnx, tensorflow) run the same tensors
- * in native memory. GPU paths keep activations on the device; the host keeps the weights and the images.
+ * a worker's peak RSS after a 512 px job with one style was 1.9 GB (scripts/bench-worker-overhead.ts --rss-size
+ * 512: forward and backward activations, L-BFGS history, and a wasm heap that keeps its high-water mark); issue 12
+ * saw about 2.5 GB in the bot, which also covers several or larger style images. cpu holds the same tensors as JS
+ * typed arrays; the multi-threaded CPU paths (onnx, tensorflow) hold them in native memory. GPU paths keep the
+ * activations on the device, and the host the weights and the images.
  */
 export const WORKER_MEMORY_BYTES: Readonly<Record<BackendName, number>> = {
   wasm: 2.5 * GB,
@@ -392,10 +393,12 @@ export class WorkerPool {
       this.#onExit(worker, code, signal);
     };
     child.on('message', (message: FromWorker) => this.#onMessage(worker, message));
-    child.on('exit', onExit);
+    // 'close', not 'exit': it comes once the IPC channel is drained too, so a worker's last messages (its
+    // start-up failure, the outcome it sent before exiting) are read before its death is handled.
+    child.on('close', onExit);
     child.on('error', (error) => {
       this.#logger.error({ pid: worker.pid, err: error }, 'engine worker process error');
-      // A fork that never started emits no 'exit'.
+      // A fork that never started emits no 'close'.
       if (child.pid === undefined) onExit(null, null);
     });
     this.#logger.debug({ pid: worker.pid, threads: this.#threads }, 'engine worker forked');

@@ -58,10 +58,27 @@ afterAll(async () => {
   await weights?.remove();
 });
 
-describe('WorkerPool', () => {
+describe('WorkerPool, one healthy worker', () => {
+  let pool: WorkerPool;
+
+  beforeAll(async () => {
+    // Secrets the worker must not inherit (see the last test).
+    process.env.DISCORD_TOKEN = 'secret-token-for-the-test';
+    process.env.SOME_API_KEY = 'another-secret';
+    try {
+      ({ pool } = makePool(weights.dir, { stopTimeoutMs: 30_000 }));
+      await pool.start();
+    } finally {
+      delete process.env.DISCORD_TOKEN;
+      delete process.env.SOME_API_KEY;
+    }
+  });
+
+  afterAll(async () => {
+    await pool?.close();
+  });
+
   it('runs a job end to end: events in order, JPEG previews, a PNG result of the right size', async () => {
-    const { pool } = open();
-    await pool.start();
     const status = pool.status();
     expect(status).toMatchObject({ alive: 1, busy: 0, starting: 0 });
     expect(status.workers[0]!.backend).toMatchObject({ name: 'wasm', gpu: false, threads: 1 });
@@ -95,8 +112,6 @@ describe('WorkerPool', () => {
   });
 
   it('attaches previews at most every previewEveryMs, and none without it', async () => {
-    const { pool } = open();
-    await pool.start();
     const throttled = runRecorded(pool, tinyJob('some', { iterations: 20, previewEveryMs: 60_000 }));
     expect((await throttled.outcome).state).toBe('completed');
     const withPreview = throttled.events.filter((e) => e.type === 'progress' && e.preview);
@@ -107,6 +122,45 @@ describe('WorkerPool', () => {
     expect(none.events.some((e) => e.type === 'progress' && e.preview)).toBe(false);
   });
 
+  it('stops a job within an iteration of a cancel, and the worker takes the next job', async () => {
+    const abort = new AbortController();
+    const run = runRecorded(pool, tinyJob('cancel-me', { iterations: UNTIL_TIME_LIMIT, timeLimitMs: 60_000 }), abort.signal);
+    await run.firstProgress;
+    const pid = busyPid(pool);
+    const abortedAt = performance.now();
+    abort.abort();
+    expect(await run.outcome).toEqual({ state: 'cancelled' });
+    // Far below the 30 s stop timeout: the worker stopped by itself.
+    expect(performance.now() - abortedAt).toBeLessThan(5000);
+    const next = runRecorded(pool, tinyJob('next'));
+    expect((await next.outcome).state).toBe('completed');
+    expect(pool.status().workers.map((w) => w.pid)).toEqual([pid]);
+  });
+
+  it('fails an invalid or unsendable request with a message, and the worker stays', async () => {
+    const pid = pool.status().workers[0]!.pid;
+    const job = { ...tinyJob('bad'), styles: [] };
+    const outcome = await pool.run(job, () => undefined, new AbortController().signal);
+    expect(outcome).toEqual({ state: 'failed', failure: { code: 'invalid-request', message: 'Add at least one style image.' } });
+    // A job that cannot cross the process boundary at all fails without reaching a worker.
+    const unsendable = { ...tinyJob('unsendable'), settings: { seed: (() => 1) as unknown as number } };
+    expect(await pool.run(unsendable, () => undefined, new AbortController().signal)).toMatchObject({
+      state: 'failed',
+      failure: { code: 'internal' },
+    });
+    expect((await runRecorded(pool, tinyJob('fine')).outcome).state).toBe('completed');
+    expect(pool.status().workers.map((w) => w.pid)).toEqual([pid]);
+  });
+
+  it('keeps the bot token and other secrets out of the workers environment', () => {
+    const environ = readFileSync(`/proc/${pool.status().workers[0]!.pid}/environ`, 'utf8');
+    expect(environ).not.toContain('secret-token-for-the-test');
+    expect(environ).not.toContain('another-secret');
+    expect(environ).toContain('PATH=');
+  });
+});
+
+describe('WorkerPool, each test with its own pool', () => {
   it('runs two jobs at once on two workers', async () => {
     const { pool } = open({ workers: 2 });
     await pool.start();
@@ -122,23 +176,6 @@ describe('WorkerPool', () => {
       expect(r.state).toBe('completed');
       if (r.state === 'completed') expect(r.result.stopReason).toBe('time-limit');
     }
-  });
-
-  it('stops a job within an iteration of a cancel, and the worker takes the next job', async () => {
-    const { pool } = open({ stopTimeoutMs: 30_000 });
-    await pool.start();
-    const abort = new AbortController();
-    const run = runRecorded(pool, tinyJob('cancel-me', { iterations: UNTIL_TIME_LIMIT, timeLimitMs: 60_000 }), abort.signal);
-    await run.firstProgress;
-    const pid = busyPid(pool);
-    const abortedAt = performance.now();
-    abort.abort();
-    expect(await run.outcome).toEqual({ state: 'cancelled' });
-    // Far below the 30 s stop timeout: the worker stopped by itself.
-    expect(performance.now() - abortedAt).toBeLessThan(5000);
-    const next = runRecorded(pool, tinyJob('next'));
-    expect((await next.outcome).state).toBe('completed');
-    expect(pool.status().workers.map((w) => w.pid)).toEqual([pid]);
   });
 
   it('retries a job once on a fresh worker when its worker is killed mid-job, and ends it once', async () => {
@@ -269,22 +306,6 @@ describe('WorkerPool', () => {
     expect(late).toMatchObject({ state: 'failed', failure: { code: 'engine-unavailable' } });
   });
 
-  it('keeps the bot token and other secrets out of the workers environment', async () => {
-    process.env.DISCORD_TOKEN = 'secret-token-for-the-test';
-    process.env.SOME_API_KEY = 'another-secret';
-    try {
-      const { pool } = open();
-      await pool.start();
-      const environ = readFileSync(`/proc/${pool.status().workers[0]!.pid}/environ`, 'utf8');
-      expect(environ).not.toContain('secret-token-for-the-test');
-      expect(environ).not.toContain('another-secret');
-      expect(environ).toContain('PATH=');
-    } finally {
-      delete process.env.DISCORD_TOKEN;
-      delete process.env.SOME_API_KEY;
-    }
-  });
-
   it('retries once smaller when a job would not fit in memory, then fails with out-of-memory', async () => {
     // A network with a wide first block: the wasm memory check refuses 1024 px and the 716 px retry at once.
     const wide = await tinyWeightsFolder({ widths: [512, 6, 8, 8, 8] });
@@ -306,22 +327,6 @@ describe('WorkerPool', () => {
     }
   });
 
-  it('fails an invalid or unsendable request with a message, and the worker stays', async () => {
-    const { pool } = open();
-    await pool.start();
-    const pid = pool.status().workers[0]!.pid;
-    const job = { ...tinyJob('bad'), styles: [] };
-    const outcome = await pool.run(job, () => undefined, new AbortController().signal);
-    expect(outcome).toEqual({ state: 'failed', failure: { code: 'invalid-request', message: 'Add at least one style image.' } });
-    // A job that cannot cross the process boundary at all fails without reaching a worker.
-    const unsendable = { ...tinyJob('unsendable'), settings: { seed: (() => 1) as unknown as number } };
-    expect(await pool.run(unsendable, () => undefined, new AbortController().signal)).toMatchObject({
-      state: 'failed',
-      failure: { code: 'internal' },
-    });
-    expect((await runRecorded(pool, tinyJob('fine')).outcome).state).toBe('completed');
-    expect(pool.status().workers.map((w) => w.pid)).toEqual([pid]);
-  });
 });
 
 describe('engine workers and their parent', () => {
