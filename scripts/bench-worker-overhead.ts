@@ -20,12 +20,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { createEngine, selectBackend, type Engine } from '../src/engine/index.ts';
+import type { BackendChoice } from '../src/config/index.ts';
+import { createEngine, type Engine } from '../src/engine/index.ts';
 import type { EngineJob } from '../src/engine/protocol.ts';
 import { encodeFinal, encodePreview, type RgbImage } from '../src/images/index.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { WorkerPool } from '../src/queue/worker-pool.ts';
-import { loadWeightsFile } from '../src/weights/index.ts';
+import { loadWeights } from '../src/weights/index.ts';
 import { SHARED_IMAGES, SHARED_VGG19, hasSharedVgg19 } from '../test/helpers/shared-data.ts';
 import { makeTinyVggWeights } from '../test/helpers/tiny-vgg.ts';
 import { writeTfjsModel } from '../test/helpers/weights-fixtures.ts';
@@ -38,9 +39,13 @@ const { values } = parseArgs({
     starts: { type: 'string', default: '3' },
     'rss-size': { type: 'string' },
     'rss-iterations': { type: 'string', default: '2' },
+    backend: { type: 'string', default: 'wasm' },
+    threads: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
   },
 });
+const backend = values.backend as BackendChoice;
+const threads = Number(values.threads);
 const size = Number(values.size);
 const iterations = Number(values.iterations);
 const rounds = Number(values.rounds);
@@ -115,7 +120,7 @@ async function runInProcess(engine: Engine, job: EngineJob): Promise<Timing> {
         const now = performance.now();
         if (lastPreview !== undefined && now - lastPreview < PREVIEW_EVERY_MS) return;
         lastPreview = now;
-        previews.push(p.renderPreview().then(encodePreview));
+        previews.push(encodePreview(p.preview()));
       },
     },
   );
@@ -149,22 +154,21 @@ try {
     new WorkerPool({
       init: {
         weights: { file: weightsPath, label: weightsPath, cacheDir: undefined, shapes },
-        backend: 'wasm',
+        backend,
         log: { level: 'warn', format: 'json' },
       },
       workers: 1,
-      threads: 1,
+      threads,
       logger,
     });
   say(`weights: ${real ? 'real VGG19 (uint8)' : 'tiny test model'}; ${size} px, ${iterations} iterations, ${rounds} rounds`);
 
   // Fixed costs: in-process start, then fresh pools.
   let t = performance.now();
-  const weights = await loadWeightsFile(weightsPath, { shapes });
+  const weights = await loadWeights(weightsPath, { shapes });
   const weightsMs = performance.now() - t;
   t = performance.now();
-  await selectBackend('wasm');
-  const engine = createEngine(weights);
+  const engine = await createEngine(weights, { backend, threads });
   const engineMs = performance.now() - t;
   say(`in-process start: weights ${Math.round(weightsMs)} ms, backend + engine ${Math.round(engineMs)} ms`);
   const poolStarts: number[] = [];
@@ -199,7 +203,7 @@ try {
     );
   }
   await pool.close();
-  engine.dispose();
+  await engine.dispose();
 
   const processMs = median(inProcess.map((r) => r.ms));
   const workerMs = median(inWorker.map((r) => r.ms));
@@ -225,7 +229,7 @@ try {
 
   const summary = {
     weights: real ? 'vgg19-uint8' : 'tiny',
-    backend: 'wasm',
+    backend,
     size,
     iterations,
     rounds,

@@ -8,8 +8,8 @@ import { encodeFinal, encodePreview, resizeRgb, type EncodedImage } from '../ima
 import type { RgbImage } from '../images/rgb-image.ts';
 import { MIN_SIDE, longSide, scaleToLongSide, shortSide } from '../images/size-plan.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
-import { loadWeightsFile } from '../weights/index.ts';
-import { createEngine, resolveSettings, selectBackend } from './index.ts';
+import { loadWeights } from '../weights/index.ts';
+import { createEngine, resolveSettings } from './index.ts';
 import {
   FAILURE_MESSAGES,
   type EncodedBytes,
@@ -40,7 +40,7 @@ interface EngineProgress {
   loss: LossTerms;
   scale: { index: number; count: number; width: number; height: number } | undefined;
   /** The current image; call it synchronously inside onProgress. */
-  preview: () => Promise<RgbImage>;
+  preview: () => RgbImage;
 }
 
 type EngineRun =
@@ -62,16 +62,9 @@ interface LoadedEngine {
 }
 
 async function startEngine(init: WorkerInit, logger: Logger): Promise<LoadedEngine> {
-  const weights = await loadWeightsFile(init.weights.file, {
-    label: init.weights.label,
-    shapes: init.weights.shapes,
-    convertedCacheDir: init.weights.cacheDir,
-    logger,
-  });
-  // Today's tfjs backends compute on one thread (or size their own pool); init.threads is for the engine that
-  // takes it (ONNX Runtime).
-  await selectBackend(init.backend, logger);
-  const engine = createEngine(weights, { logger });
+  const { file, cacheDir, label, shapes } = init.weights;
+  const weights = await loadWeights(cacheDir === undefined ? file : { source: file, cacheDir }, { label, shapes, logger });
+  const engine = await createEngine(weights, { backend: init.backend, threads: init.threads, logger });
   let broken = false;
   return {
     backend: engine.backend,
@@ -92,7 +85,7 @@ async function startEngine(init: WorkerInit, logger: Logger): Promise<LoadedEngi
               etaMs: p.etaMs,
               loss: p.loss,
               scale: p.scale,
-              preview: () => p.renderPreview(),
+              preview: () => p.preview(),
             }),
         });
         return { ok: true, result };
@@ -103,7 +96,7 @@ async function startEngine(init: WorkerInit, logger: Logger): Promise<LoadedEngi
         return { ok: false, kind: 'error', error };
       }
     },
-    dispose: () => Promise.resolve(engine.dispose()),
+    dispose: () => engine.dispose(),
   };
 }
 
@@ -226,9 +219,10 @@ async function runJob(
             return;
           }
           lastPreviewAt = now;
+          // The snapshot is taken now; only its encoding waits.
+          const snapshot = preview();
           outbox.post(
-            preview()
-              .then(encodePreview)
+            encodePreview(snapshot)
               .then((encoded) => ({ ...message, preview: toBytes(encoded) }))
               .catch((error: unknown) => {
                 logger.warn({ jobId, err: error }, 'a progress preview could not be made');

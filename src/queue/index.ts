@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import type { Config } from '../config/index.ts';
 import type { Logger } from '../log/logger.ts';
 import { locateWeights } from '../weights/locate.ts';
@@ -25,7 +26,7 @@ export interface QueueDependencies {
  * REDIS_URL is set. Weights are located (downloaded on first start) here, once, before any worker loads them.
  */
 export async function createStylizeQueue<D>(config: Config, dependencies: QueueDependencies = {}): Promise<StylizeQueue<D>> {
-  const logger = dependencies.logger;
+  const logger = dependencies.logger ?? pino({ enabled: false });
   const runner =
     dependencies.runner ??
     new WorkerPool({
@@ -37,7 +38,7 @@ export async function createStylizeQueue<D>(config: Config, dependencies: QueueD
       workers: config.engine.workers,
       threads: config.engine.threads,
       stopTimeoutMs: STOP_TIMEOUT_MS,
-      ...(logger && { logger }),
+      logger,
     });
   return new LocalQueue<D>({
     runner,
@@ -49,6 +50,6 @@ export async function createStylizeQueue<D>(config: Config, dependencies: QueueD
     maxSize: config.images.maxSize,
     maxIterations: config.jobs.maxIterations,
     previewEveryMs: config.bot.progressIntervalMs,
-    ...(logger && { logger }),
+    logger,
   });
 }

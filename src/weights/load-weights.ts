@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/index.ts';
 import { displayUrl, isHttpUrl } from './display-url.ts';
-import { localPath, locateWeights, SILENT_LOGGER, type LocateOptions, type WeightsLocation } from './locate.ts';
+import { localPath, locateWeights, SILENT_LOGGER, type LocateOptions } from './locate.ts';
 import { discardRemoteCopy } from './remote-cache.ts';
 import { createProgress, type ProgressMode } from './download-progress.ts';
 import { readHead } from './file-head.ts';

@@ -4,7 +4,7 @@ import type { Config } from '../config/index.ts';
 import { displayUrl, isHttpUrl } from './display-url.ts';
 import { createProgress, type ProgressMode, type ProgressOptions } from './download-progress.ts';
 import { DEFAULT_DOWNLOAD_TIMEOUT_MS } from './http-download.ts';
-import { cachedRemoteSource, discardRemoteCopy } from './remote-cache.ts';
+import { cachedRemoteSource } from './remote-cache.ts';
 import type { ShapeCheck, WeightsLogger } from './types.ts';
 import { DEFAULT_VGG19_WEIGHTS, ensureVerifiedDownload, type DownloadSpec } from './verified-download.ts';
 

@@ -184,7 +184,7 @@ describe('shutdown', () => {
       expect(bodyOf(edit).components).toEqual([]);
     }
     expect(took).toBeGreaterThanOrEqual(900);
-    expect(harness.bot.context.queue.snapshot().accepting).toBe(false);
+    expect((await harness.bot.context.queue.snapshot()).accepting).toBe(false);
   });
 
   it('leaves no socket or server open once the bot and the fake have closed', async () => {
