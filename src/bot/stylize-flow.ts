@@ -168,16 +168,18 @@ async function publishFetchAndSubmit(state: RequestState): Promise<void> {
 export async function handleCancelButton(interaction: ButtonInteraction, context: BotContext): Promise<void> {
   const jobId = interaction.customId.slice(CANCEL_PREFIX.length);
   const privileged = interaction.memberPermissions?.has(PermissionFlagsBits.ManageMessages) ?? false;
-  // Acknowledge first: a queue in Redis may take a moment, and Discord gives 3 seconds.
-  await interaction.deferUpdate();
   const result = await context.queue.cancel(jobId, { userId: interaction.user.id, privileged });
   context.logger.info({ jobId, by: interaction.user.id, privileged, result }, 'cancel pressed');
-  if (result === 'cancelled') return; // the job's own message edit ("Cancelled") follows through its events
+  if (result === 'cancelled') {
+    // The job's own message edit ("Cancelled") follows through its events.
+    await interaction.deferUpdate();
+    return;
+  }
   const content =
     result === 'not-allowed'
       ? 'This job is not yours: only the person who asked for it, or a moderator, can cancel it.'
       : 'That job has already finished.';
-  await interaction.followUp({ content, flags: MessageFlags.Ephemeral });
+  await interaction.reply({ content, flags: MessageFlags.Ephemeral });
 }
 
 /**

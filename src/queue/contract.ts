@@ -77,7 +77,7 @@ export interface JobInput {
 export type CancelledBy = 'owner' | 'admin' | 'shutdown';
 
 export type JobEvent =
-  /** Once, on submit: 1-based place in the line (1 also when it starts at once). */
+  /** Once, when the job has to wait: its 1-based place in the line. A job that starts at once goes to `started`. */
   | { type: 'queued'; position: number }
   | { type: 'position'; position: number }
   /** `restarted`: a worker died while running it, and this is its one retry on a fresh worker. */

@@ -74,6 +74,7 @@ async function loadSource(source: string, options: LoadWeightsOptions): Promise<
   if (!isHttpUrl(source)) {
     return loadWeightsFile(localPath(source), {
       shapes: options.shapes,
+      label: options.label,
       convertedCacheDir: options.convertedCacheDir,
       logger: options.logger,
     });
@@ -86,7 +87,7 @@ async function loadSource(source: string, options: LoadWeightsOptions): Promise<
       signal: options.signal,
       progress: (label) => createProgress({ mode: options.progress ?? 'log', label, logger }),
     });
-    return await loadWeightsFile(fetched.entry, { shapes: options.shapes, label: displayUrl(source) });
+    return await loadWeightsFile(fetched.entry, { shapes: options.shapes, label: options.label ?? displayUrl(source) });
   } finally {
     await rm(temp, { recursive: true, force: true });
   }

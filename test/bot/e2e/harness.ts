@@ -45,6 +45,8 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     VGG19_WEIGHTS: path.join(model.dir, 'tiny'),
     WEIGHTS_DIR: model.dir,
     ENGINE_BACKEND: 'wasm',
+    // One worker: the tests that need a line of waiting jobs get one, and each bot start forks only one process.
+    ENGINE_WORKERS: '1',
     ...env,
   });
   const { stream, lines } = memoryDestination();

@@ -56,9 +56,10 @@ describe('npm start', () => {
     'starts with real weights, logs a one-line summary, and exits 0 on SIGTERM',
     async () => {
       fake = await startFakeDiscord();
-      const child = startMain({ ...fake.env(), VGG19_WEIGHTS: SHARED_VGG19, ENGINE_BACKEND: 'wasm' });
+      const child = startMain({ ...fake.env(), VGG19_WEIGHTS: SHARED_VGG19, ENGINE_BACKEND: 'wasm', ENGINE_WORKERS: '1' });
       await fake.waitUntil(() => /"msg":"ready as /.test(child.output()), 90_000, 'the ready log line');
-      expect(child.output()).toMatch(/backend wasm, weights .*vgg19-uint8/);
+      expect(child.output()).toMatch(/ready as .*: 1 engine worker\(s\) on wasm/);
+      expect(child.output()).toMatch(/"msg":"engine worker ready".*"weights":"[^"]*vgg19-uint8"|"weights":"[^"]*vgg19-uint8".*"msg":"engine worker ready"/);
       child.kill('SIGTERM');
       expect(await child.exit).toBe(0);
       expect(child.output()).toMatch(/shut down cleanly/);

@@ -27,7 +27,7 @@ describe('/stylize end to end', () => {
     // Nothing else waits, so the job starts at once: no queued state, and one job id from start to end.
     const started = await waitForEdit(fake, command, '🎨 Stylizing at', 1000);
     const jobId = /job `([0-9A-Z]{6})`$/.exec(bodyOf(started).content ?? '')?.[1];
-    expect(bodyOf(started).content).toBe(`🎨 Stylizing at 256 px, 120 iterations — starting · job \`${jobId}\``);
+    expect(bodyOf(started).content).toBe(`🎨 Stylizing at 256 px, up to 120 iterations — starting · job \`${jobId}\``);
     expect(bodyOf(started).components).toMatchObject([{ components: [{ custom_id: `cancel:${jobId}`, label: 'Cancel' }] }]);
     const contents = done.revisions.map((r) => r.content).filter(Boolean);
     expect(contents[0]).toBe('📥 Fetching your images…');
