@@ -1,6 +1,6 @@
 import { createLogger } from '../../src/log/logger.ts';
 import { memoryDestination } from '../helpers/memory-log.ts';
-import type { JobEvent, JobInput, Refusal } from '../../src/queue/contract.ts';
+import type { JobEvent, JobInput, JobRef, Refusal } from '../../src/queue/contract.ts';
 import { LocalQueue, type LocalQueueOptions } from '../../src/queue/local-queue.ts';
 import type { RgbImage } from '../../src/images/rgb-image.ts';
 import { FakeRunner, type FakeRunnerOptions } from './fake-runner.ts';
@@ -60,6 +60,40 @@ export async function makeQueue(
     logger: createLogger({ level: 'debug', format: 'json', destination: stream }),
     ...overrides,
   });
+  const { jobs, record, sink } = recordingSink();
+  await queue.start(sink);
+  const add: TestQueue['add'] = async (userId, options = {}) => {
+    const reserved = await queue.reserve({ userId, guildId: options.guildId });
+    if (!('jobId' in reserved)) return reserved;
+    record(reserved.jobId);
+    const submitted = await queue.submit(reserved, testInput(options.size, options.iterations), { tag: userId });
+    return submitted.accepted ? reserved.jobId : submitted;
+  };
+  return {
+    queue,
+    runner,
+    jobs,
+    record,
+    logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+    add,
+    accept: async (userId, options) => {
+      const result = await add(userId, options);
+      if (typeof result !== 'string') throw new Error(`refused: ${result.message}`);
+      return result;
+    },
+  };
+}
+
+/**
+ * A sink that records every job's events as short strings ("queued:2", "started", "started:restarted",
+ * "retrying:358", "completed", "failed:timeout", "cancelled:owner"), counts progress, and resolves `ended` on the
+ * final event. `finals` keeps every final event, so that a test can check there was exactly one.
+ */
+export function recordingSink(): {
+  jobs: Map<string, JobRecord>;
+  record: (jobId: string) => JobRecord;
+  sink: (job: JobRef<unknown>, event: JobEvent) => void;
+} {
   const jobs = new Map<string, JobRecord>();
   const record = (jobId: string): JobRecord => {
     let entry = jobs.get(jobId);
@@ -71,7 +105,7 @@ export async function makeQueue(
     }
     return entry;
   };
-  await queue.start((job, event) => {
+  const sink = (job: JobRef<unknown>, event: JobEvent) => {
     const entry = record(job.jobId);
     switch (event.type) {
       case 'queued':
@@ -97,27 +131,8 @@ export async function makeQueue(
         (entry as JobRecord & { resolve: (e: JobEvent) => void }).resolve(event);
         break;
     }
-  });
-  const add: TestQueue['add'] = async (userId, options = {}) => {
-    const reserved = await queue.reserve({ userId, guildId: options.guildId });
-    if (!('jobId' in reserved)) return reserved;
-    record(reserved.jobId);
-    const submitted = await queue.submit(reserved, testInput(options.size, options.iterations), { tag: userId });
-    return submitted.accepted ? reserved.jobId : submitted;
   };
-  return {
-    queue,
-    runner,
-    jobs,
-    record,
-    logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
-    add,
-    accept: async (userId, options) => {
-      const result = await add(userId, options);
-      if (typeof result !== 'string') throw new Error(`refused: ${result.message}`);
-      return result;
-    },
-  };
+  return { jobs, record, sink };
 }
 
 /** Resolves when the job has reported progress at or beyond `iteration`. */

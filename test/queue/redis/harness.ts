@@ -1,0 +1,168 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { Redis } from 'ioredis';
+import type { JobEvent, Refusal } from '../../../src/queue/contract.ts';
+import { RedisQueue, type RedisQueueOptions } from '../../../src/queue/redis-queue.ts';
+import { RedisWorker, type RedisWorkerOptions } from '../../../src/queue/redis-worker.ts';
+import { createLogger } from '../../../src/log/logger.ts';
+import { REPO_ROOT } from '../../helpers/shared-data.ts';
+import { memoryDestination } from '../../helpers/memory-log.ts';
+import { FakeRunner, type FakeRunnerOptions } from '../fake-runner.ts';
+import { recordingSink, testInput, type JobRecord } from '../helpers.ts';
+import type { RedisServer } from './redis-server.ts';
+
+/** Short timings, so that a dead bot or worker is noticed within a second or two instead of half a minute. */
+export const FAST_BOT = { heartbeatMs: 150, botTtlMs: 1_200, workerTtlMs: 2_000, deliveryLockMs: 3_000, commandTimeoutMs: 1_000 };
+export const FAST_WORKER = { heartbeatMs: 300, lockDurationMs: 1_500, stalledIntervalMs: 500, progressEveryMs: 0 };
+
+export const TEST_CAPS = {
+  maxQueue: 20,
+  maxJobsPerUser: 1,
+  timeoutMs: 10_000,
+  maxSize: 1024,
+  maxIterations: 100_000,
+  previewEveryMs: 1_000,
+  dataTtlMs: 600_000,
+};
+
+export interface TestBot {
+  queue: RedisQueue<{ tag: string }>;
+  jobs: Map<string, JobRecord>;
+  record: (jobId: string) => JobRecord;
+  logs: () => Array<Record<string, unknown>>;
+  add(userId: string, options?: { size?: number; iterations?: number; guildId?: string; seed?: number }): Promise<string | Refusal>;
+  accept(userId: string, options?: { size?: number; iterations?: number; guildId?: string; seed?: number }): Promise<string>;
+}
+
+/** A bot-side RedisQueue in this process, recording its sink's events like the LocalQueue tests do. */
+export async function startBot(server: RedisServer, prefix: string, overrides: Partial<RedisQueueOptions> = {}): Promise<TestBot> {
+  const { stream, lines } = memoryDestination();
+  const queue = new RedisQueue<{ tag: string }>({
+    url: server.url,
+    prefix,
+    ...TEST_CAPS,
+    ...FAST_BOT,
+    logger: createLogger({ level: 'debug', format: 'json', destination: stream }),
+    ...overrides,
+  });
+  const { jobs, record, sink } = recordingSink();
+  await queue.start(sink);
+  const add: TestBot['add'] = async (userId, options = {}) => {
+    const reserved = await queue.reserve({ userId, guildId: options.guildId });
+    if (!('jobId' in reserved)) return reserved;
+    record(reserved.jobId);
+    const input = testInput(options.size, options.iterations);
+    if (options.seed !== undefined) input.settings = { seed: options.seed };
+    const submitted = await queue.submit(reserved, input, { tag: userId });
+    return submitted.accepted ? reserved.jobId : submitted;
+  };
+  return {
+    queue,
+    jobs,
+    record,
+    logs: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>),
+    add,
+    accept: async (userId, options) => {
+      const result = await add(userId, options);
+      if (typeof result !== 'string') throw new Error(`refused: ${result.message}`);
+      return result;
+    },
+  };
+}
+
+/** A worker-side RedisWorker in this process, running jobs on the in-process stand-in runner. */
+export async function startWorker(
+  server: RedisServer,
+  prefix: string,
+  runnerOptions: FakeRunnerOptions = {},
+  overrides: Partial<RedisWorkerOptions> = {},
+): Promise<{ worker: RedisWorker; runner: FakeRunner }> {
+  const runner = new FakeRunner(runnerOptions);
+  const worker = new RedisWorker({ url: server.url, prefix, dataTtlMs: TEST_CAPS.dataTtlMs, runner, shutdownGraceMs: 1_000, ...FAST_WORKER, ...overrides });
+  await worker.start();
+  return { worker, runner };
+}
+
+/** What a worker child process reports, one JSON line each (see worker-process.ts). */
+export type WorkerReport =
+  | { type: 'ready'; id: string }
+  | { type: 'started'; jobId: string }
+  | { type: 'ended'; jobId: string; outcome: string; lastIteration: number; iterationAtAbort: number | null };
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  id: string;
+  reports: WorkerReport[];
+  /** Resolves with the first report that matches. */
+  next(match: (report: WorkerReport) => boolean): Promise<WorkerReport>;
+  exited: Promise<number | null>;
+}
+
+/** `npm run worker`'s consumer in a real child process, with the stand-in runner configured by `runner`. */
+export async function spawnWorker(
+  server: RedisServer,
+  prefix: string,
+  runner: FakeRunnerOptions & { poisonSeed?: number } = {},
+): Promise<WorkerProcess> {
+  const config = { url: server.url, prefix, runner, timing: FAST_WORKER, dataTtlMs: TEST_CAPS.dataTtlMs };
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/queue/redis/worker-process.ts', JSON.stringify(config)], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const reports: WorkerReport[] = [];
+  const waiters = new Set<{ match: (r: WorkerReport) => boolean; resolve: (r: WorkerReport) => void }>();
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    if (!line.startsWith('{"type"')) return;
+    const report = JSON.parse(line) as WorkerReport;
+    reports.push(report);
+    for (const waiter of waiters) {
+      if (waiter.match(report)) {
+        waiters.delete(waiter);
+        waiter.resolve(report);
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const next = (match: (r: WorkerReport) => boolean) =>
+    new Promise<WorkerReport>((resolve, reject) => {
+      const found = reports.find(match);
+      if (found) return resolve(found);
+      waiters.add({ match, resolve });
+      void exited.then(() => reject(new Error(`worker process exited: ${stderr.slice(-2000)}`)));
+    });
+  const ready = await next((r) => r.type === 'ready');
+  return { child, id: (ready as { id: string }).id, reports, next, exited };
+}
+
+/** Every key under the prefix that is not bounded bookkeeping: what must be gone once every job has ended. */
+export async function leftoverJobKeys(server: RedisServer, prefix: string): Promise<Record<string, string>> {
+  const redis = new Redis(server.url);
+  try {
+    const keys = await redis.keys(`${prefix}:*`);
+    const bounded = new Set(['bots', 'workers', 'stats', 'finished'].map((k) => `${prefix}:${k}`));
+    // BullMQ's own: its id counter, meta, event stream (trimmed to ~10,000), stalled-check marker.
+    const bullBounded = /:stylize:(meta|events|id|stalled-check|marker)$/;
+    const out: Record<string, string> = {};
+    for (const key of keys.sort()) {
+      if (bounded.has(key) || bullBounded.test(key)) continue;
+      out[key] = await redis.type(key);
+    }
+    return out;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export function finalsOf(jobs: Iterable<JobRecord>): JobEvent[] {
+  return [...jobs].flatMap((j) => j.finals);
+}
+
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
