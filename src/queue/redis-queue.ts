@@ -487,7 +487,7 @@ export class RedisQueue<D = unknown> implements StylizeQueue<D> {
     this.#lineTimer = setTimeout(() => {
       this.#lineTimer = undefined;
       void this.#refreshLine().catch((err: unknown) => this.#logger.debug({ err }, 'could not read the line'));
-    }, 20);
+    }, 5);
   }
 
   /** BullMQ's line, first to run first (workers take from the tail of the wait list). */

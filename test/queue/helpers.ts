@@ -9,6 +9,8 @@ import { FakeRunner, type FakeRunnerOptions } from './fake-runner.ts';
 export interface JobRecord {
   events: string[];
   progress: number;
+  /** The newest progress event, preview included. */
+  lastProgress?: Extract<JobEvent, { type: 'progress' }>;
   finals: JobEvent[];
   ended: Promise<JobEvent>;
 }
@@ -120,6 +122,7 @@ export function recordingSink(): {
         break;
       case 'progress':
         entry.progress++;
+        entry.lastProgress = event;
         break;
       case 'completed':
       case 'cancelled':

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Redis } from 'ioredis';
 import type { JobEvent, Refusal } from '../../../src/queue/contract.ts';
@@ -165,4 +165,75 @@ export async function until(condition: () => boolean | Promise<boolean>, timeout
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** What a bot child process reports of each sink call (see bot-process.ts). */
+export interface BotEvent {
+  jobId: string;
+  type: JobEvent['type'];
+  /** position; restarted; failure code; cancelled by; result byte count. */
+  detail: unknown;
+  bot: string;
+}
+
+export interface BotProcess {
+  child: ChildProcess;
+  botId: string;
+  events: BotEvent[];
+  call<T = unknown>(message: Record<string, unknown>): Promise<T>;
+  nextEvent(match: (event: BotEvent) => boolean): Promise<BotEvent>;
+  exited: Promise<number | null>;
+}
+
+/** A bot's RedisQueue in a real child process, driven over IPC. */
+export async function forkBot(
+  server: RedisServer,
+  prefix: string,
+  config: { options?: Partial<RedisQueueOptions>; hangOnFinal?: boolean } = {},
+): Promise<BotProcess> {
+  const child = fork('test/queue/redis/bot-process.ts', [JSON.stringify({ url: server.url, prefix, options: { ...FAST_BOT, ...config.options }, hangOnFinal: config.hangOnFinal })], {
+    cwd: REPO_ROOT,
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const events: BotEvent[] = [];
+  const eventWaiters = new Set<{ match: (e: BotEvent) => boolean; resolve: (e: BotEvent) => void }>();
+  const replies = new Map<number, (reply: unknown) => void>();
+  let nextId = 1;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ready = new Promise<string>((resolve, reject) => {
+    child.on('message', (message: { ready?: string; id?: number; reply?: unknown; event?: BotEvent }) => {
+      if (message.ready) resolve(message.ready);
+      if (message.event) {
+        events.push(message.event);
+        for (const waiter of eventWaiters) {
+          if (waiter.match(message.event)) {
+            eventWaiters.delete(waiter);
+            waiter.resolve(message.event);
+          }
+        }
+      }
+      if (message.id !== undefined) replies.get(message.id)?.(message.reply);
+    });
+    void exited.then((code) => reject(new Error(`bot process exited with ${code}`)));
+  });
+  const botId = await ready;
+  return {
+    child,
+    botId,
+    events,
+    exited,
+    call: <T>(message: Record<string, unknown>) =>
+      new Promise<T>((resolve) => {
+        const id = nextId++;
+        replies.set(id, resolve as (reply: unknown) => void);
+        child.send({ ...message, id });
+      }),
+    nextEvent: (match) =>
+      new Promise<BotEvent>((resolve) => {
+        const found = events.find(match);
+        if (found) return resolve(found);
+        eventWaiters.add({ match, resolve });
+      }),
+  };
 }
