@@ -2,7 +2,7 @@
  * A bot process's queue side, alone in its own process (test-only): a RedisQueue whose sink reports every event to
  * the parent over IPC, driven by the parent's messages. Started with `fork` and a JSON config:
  *
- *   { url, prefix, options?: Partial<RedisQueueOptions>, hangOnFinal?: boolean }
+ *   { url, prefix, options?: Partial<RedisQueueOptions>, guildCaps?: { [guildId]: maxJobs }, hangOnFinal?: boolean }
  *
  * `hangOnFinal` makes the sink's promise for a final event never resolve, as a bot that dies while uploading the
  * result would. Messages in: { id, op: 'reserve' | 'add' | 'burst' | 'cancel' | 'snapshot' | 'shutdown', … };
@@ -16,6 +16,7 @@ interface Config {
   url: string;
   prefix: string;
   options?: Partial<RedisQueueOptions>;
+  guildCaps?: Record<string, number>;
   hangOnFinal?: boolean;
 }
 
@@ -41,6 +42,7 @@ const queue = new RedisQueue<{ tag: string }>({
   previewEveryMs: 1_000,
   dataTtlMs: 600_000,
   ...config.options,
+  maxJobsPerGuild: (guildId) => config.guildCaps?.[guildId],
 });
 
 await queue.start((job, event) => {

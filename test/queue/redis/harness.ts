@@ -113,7 +113,7 @@ export async function spawnWorker(
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const reports: WorkerReport[] = [];
   const waiters = new Set<{ match: (r: WorkerReport) => boolean; resolve: (r: WorkerReport) => void }>();
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     if (!line.startsWith('{"type"')) return;
     const report = JSON.parse(line) as WorkerReport;
     reports.push(report);
@@ -189,9 +189,10 @@ export interface BotProcess {
 export async function forkBot(
   server: RedisServer,
   prefix: string,
-  config: { options?: Partial<RedisQueueOptions>; hangOnFinal?: boolean } = {},
+  config: { options?: Partial<RedisQueueOptions>; guildCaps?: Record<string, number>; hangOnFinal?: boolean } = {},
 ): Promise<BotProcess> {
-  const child = fork('test/queue/redis/bot-process.ts', [JSON.stringify({ url: server.url, prefix, options: { ...FAST_BOT, ...config.options }, hangOnFinal: config.hangOnFinal })], {
+  const args = { url: server.url, prefix, options: { ...FAST_BOT, ...config.options }, guildCaps: config.guildCaps, hangOnFinal: config.hangOnFinal };
+  const child = fork('test/queue/redis/bot-process.ts', [JSON.stringify(args)], {
     cwd: REPO_ROOT,
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
