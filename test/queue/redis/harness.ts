@@ -103,8 +103,9 @@ export async function spawnWorker(
   server: RedisServer,
   prefix: string,
   runner: FakeRunnerOptions & { poisonSeed?: number } = {},
+  timing: Partial<typeof FAST_WORKER> = {},
 ): Promise<WorkerProcess> {
-  const config = { url: server.url, prefix, runner, timing: FAST_WORKER, dataTtlMs: TEST_CAPS.dataTtlMs };
+  const config = { url: server.url, prefix, runner, timing: { ...FAST_WORKER, ...timing }, dataTtlMs: TEST_CAPS.dataTtlMs };
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/queue/redis/worker-process.ts', JSON.stringify(config)], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

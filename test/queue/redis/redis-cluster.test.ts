@@ -149,7 +149,8 @@ describe('delivery', () => {
 describe('worker processes', () => {
   it('cancel from the bot stops a job running in a worker process within one iteration', async () => {
     const p = prefix();
-    const worker = await spawnWorker(server, p, { msPerIter: 50 });
+    // Its heartbeat (which also looks for missed cancels) rarely: the cancel must come through the channel.
+    const worker = await spawnWorker(server, p, { msPerIter: 50 }, { heartbeatMs: 5_000 });
     killOnFinish(worker);
     const bot = await startBot(server, p);
     onTestFinished(() => bot.queue.shutdown());
