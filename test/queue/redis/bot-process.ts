@@ -22,7 +22,7 @@ interface Config {
 
 type Message =
   | { id: number; op: 'reserve'; owner: JobOwner }
-  | { id: number; op: 'add'; owner: JobOwner; iterations?: number }
+  | { id: number; op: 'add'; owner: JobOwner; iterations?: number; size?: number }
   | { id: number; op: 'burst'; owners: JobOwner[]; submit?: boolean }
   | { id: number; op: 'cancel'; jobId: string; userId: string }
   | { id: number; op: 'snapshot' }
@@ -58,16 +58,16 @@ await queue.start((job, event) => {
             : event.type === 'completed'
               ? event.result.image.bytes.length
               : undefined;
-  send({ event: { jobId: job.jobId, type: event.type, detail, bot: queue.botId } });
+  send({ event: { jobId: job.jobId, type: event.type, detail, bot: queue.botId, at: performance.timeOrigin + performance.now() } });
   if (config.hangOnFinal && (event.type === 'completed' || event.type === 'failed' || event.type === 'cancelled')) {
     return new Promise<void>(() => undefined);
   }
 });
 
-async function add(owner: JobOwner, iterations = 5) {
+async function add(owner: JobOwner, iterations = 5, size = 256) {
   const reserved = await queue.reserve(owner);
   if (!('jobId' in reserved)) return reserved;
-  const submitted = await queue.submit(reserved, testInput(256, iterations), { tag: owner.userId });
+  const submitted = await queue.submit(reserved, testInput(size, iterations), { tag: owner.userId });
   return submitted.accepted ? { jobId: reserved.jobId, position: submitted.position } : submitted;
 }
 
@@ -79,7 +79,7 @@ process.on('message', (message: Message) => {
         reply = await queue.reserve(message.owner);
         break;
       case 'add':
-        reply = await add(message.owner, message.iterations);
+        reply = await add(message.owner, message.iterations, message.size);
         break;
       case 'burst':
         // Every request at once, as a busy shard would see them.

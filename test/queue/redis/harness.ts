@@ -86,8 +86,8 @@ export async function startWorker(
 /** What a worker child process reports, one JSON line each (see worker-process.ts). */
 export type WorkerReport =
   | { type: 'ready'; id: string }
-  | { type: 'started'; jobId: string }
-  | { type: 'ended'; jobId: string; outcome: string; lastIteration: number; iterationAtAbort: number | null };
+  | { type: 'started'; jobId: string; at: number }
+  | { type: 'ended'; jobId: string; outcome: string; lastIteration: number; iterationAtAbort: number | null; at: number };
 
 export interface WorkerProcess {
   child: ChildProcess;
@@ -175,6 +175,8 @@ export interface BotEvent {
   /** position; restarted; failure code; cancelled by; result byte count. */
   detail: unknown;
   bot: string;
+  /** Wall-clock ms when the sink got it. */
+  at: number;
 }
 
 export interface BotProcess {
