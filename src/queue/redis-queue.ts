@@ -245,6 +245,7 @@ export class RedisQueue<D = unknown> implements StylizeQueue<D> {
     const owner = { userId: reservation.userId, guildId: reservation.guildId };
     const ref: JobRef<D> = { jobId, ...owner, delivery };
     let forwarded: Forwarded<D> | undefined;
+    let announce: (position: number) => void = () => undefined;
     try {
       // The images first, so that no worker ever finds the job without them.
       await this.#store.putImages(jobId, input);
@@ -253,7 +254,10 @@ export class RedisQueue<D = unknown> implements StylizeQueue<D> {
         await this.#redis.del(this.#store.key('img', jobId));
         return this.#refusal(reply, owner);
       }
-      forwarded = { ref, state: 'queued', announced: false, position: undefined, chain: Promise.resolve() };
+      // Events that arrive before `queued` has gone out (the job may start at once) wait behind it.
+      const f: Forwarded<D> = { ref, state: 'queued', announced: false, position: undefined, chain: Promise.resolve() };
+      f.chain = new Promise<number>((resolve) => (announce = resolve)).then((position) => this.#toSink(f, { type: 'queued', position }));
+      forwarded = f;
       this.#forwarded.set(jobId, forwarded);
       this.#homes.set(jobId, this.#botId);
       const data: JobData<D> = jobData(owner, this.#botId, delivery, input, {
@@ -280,8 +284,8 @@ export class RedisQueue<D = unknown> implements StylizeQueue<D> {
     const position = await this.#positionOf(jobId).catch(() => 1);
     forwarded.position = position;
     forwarded.announced = true;
+    announce(position);
     this.#logger.debug({ jobId, userId: owner.userId, position, size, iterations }, 'job queued');
-    void this.#chain(forwarded, () => this.#toSink(forwarded, { type: 'queued', position }));
     return { accepted: true, position };
   }
 
