@@ -72,9 +72,13 @@ function launch(port: number, dir: string, persistent: boolean): Promise<ChildPr
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', (error) => {
+    child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(error);
+      reject(
+        error.code === 'ENOENT'
+          ? new Error(`${REDIS_SERVER} not found: install it (apt-get install redis-server) or set REDIS_SERVER to its path`)
+          : error,
+      );
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
