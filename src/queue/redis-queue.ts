@@ -138,6 +138,8 @@ export class RedisQueue<D = unknown> implements StylizeQueue<D> {
   readonly #homes = new Map<string, string>();
   /** Reservations this process made and has not submitted or released. */
   readonly #held = new Set<string>();
+  /** Places of submits that failed while Redis was unreachable, to give back once it is reachable again. */
+  readonly #giveBack = new Set<string>();
   readonly #delivering = new Set<string>();
   /** Delivered, but Redis has not yet been told (it was down): never delivered again by this process. */
   readonly #deliveredPendingCleanup = new Set<string>();
@@ -240,7 +242,11 @@ export class RedisQueue<D = unknown> implements StylizeQueue<D> {
     if (this.#shutdown) return refuse('shutting-down', SHUTTING_DOWN_MESSAGE);
     const { jobId } = reservation;
     this.#held.delete(jobId);
-    if (this.#redis.status !== 'ready') return refuse('unavailable', QUEUE_UNAVAILABLE_MESSAGE);
+    if (this.#redis.status !== 'ready') {
+      // Its place must not stay held (until it lapses) while the user is told to try again.
+      this.#giveBack.add(jobId);
+      return refuse('unavailable', QUEUE_UNAVAILABLE_MESSAGE);
+    }
     const { size, iterations } = clampRequest(input, this.#options);
     const owner = { userId: reservation.userId, guildId: reservation.guildId };
     const ref: JobRef<D> = { jobId, ...owner, delivery };
@@ -276,9 +282,9 @@ export class RedisQueue<D = unknown> implements StylizeQueue<D> {
     } catch (error) {
       this.#logger.warn({ err: error, jobId }, 'could not submit the job to Redis');
       this.#forwarded.delete(jobId);
-      // Give its place back; the worker skips a job that has no place.
-      await this.#store.drop(jobId).catch(() => undefined);
-      await this.#redis.del(this.#store.key('img', jobId)).catch(() => undefined);
+      // Give its place back (now, or once Redis is back); a worker skips a job that has no place.
+      this.#giveBack.add(jobId);
+      await this.#giveBackPlaces();
       return refuse('unavailable', QUEUE_UNAVAILABLE_MESSAGE);
     }
     const position = await this.#positionOf(jobId).catch(() => 1);
@@ -625,6 +631,7 @@ export class RedisQueue<D = unknown> implements StylizeQueue<D> {
       this.#bots = new Set([...(await this.#store.online('bots', this.#options.botTtlMs, now)).keys(), this.#botId]);
       const workers = await this.#store.online('workers', this.#options.workerTtlMs, now);
       this.#workers = [...workers.values()].map((raw) => JSON.parse(raw) as WorkerRecord);
+      await this.#giveBackPlaces();
       for (const id of this.#deliveredPendingCleanup) await this.#cleanUp(id).catch(() => undefined);
       for (const id of await this.#store.endedIds()) void this.#deliver(id);
       const failed = await this.#queue.getRanges(['failed'], 0, 99);
@@ -636,6 +643,18 @@ export class RedisQueue<D = unknown> implements StylizeQueue<D> {
       this.#logger.debug({ err }, 'queue housekeeping failed; will try again');
     } finally {
       this.#ticking = false;
+    }
+  }
+
+  async #giveBackPlaces(): Promise<void> {
+    for (const jobId of this.#giveBack) {
+      try {
+        await this.#store.drop(jobId);
+        await this.#redis.del(this.#store.key('img', jobId));
+        this.#giveBack.delete(jobId);
+      } catch {
+        return; // Redis is still out of reach; the next heartbeat tries again.
+      }
     }
   }
 

@@ -264,6 +264,8 @@ describe('RedisQueue with Redis down', () => {
     const running = await bot.accept('alice', { iterations: 60 });
     const waiting = await bot.accept('bob', { iterations: 3 });
     await progressed(bot, running, 1);
+    const downloading = await bot.queue.reserve({ userId: 'dave', guildId: undefined });
+    if (!('jobId' in downloading)) throw new Error('refused');
     await server.stop();
     await until(async () => !(await bot.queue.health()).ok, 5_000, 'the bot to notice');
     const message = 'The queue is unavailable right now. Please try again in a moment.';
@@ -273,6 +275,8 @@ describe('RedisQueue with Redis down', () => {
     expect(performance.now() - t0).toBeLessThan(200);
     await expect(bot.queue.snapshot()).rejects.toThrow(message);
     await expect(bot.queue.cancel(waiting, { userId: 'bob', privileged: false })).rejects.toThrow(message);
+    // A request whose images were downloading is refused too, and its place is given back once Redis is back.
+    expect(await bot.queue.submit(downloading, testInput(), { tag: 'dave' })).toEqual({ accepted: false, reason: 'unavailable', message });
     await new Promise((r) => setTimeout(r, 300));
     await server.restart();
     await until(async () => (await bot.queue.health()).ok, 15_000, 'the bot to reconnect');
@@ -281,6 +285,8 @@ describe('RedisQueue with Redis down', () => {
     expect(bot.record(running).finals).toHaveLength(1);
     expect(bot.record(waiting).finals).toHaveLength(1);
     expect(await bot.add('carol')).toEqual(expect.any(String));
+    // Not held until it lapses (10 minutes): dave may ask again at once.
+    await until(async () => typeof (await bot.add('dave')) === 'string', 3_000, 'dave’s place to be given back');
     expect(bot.logs().some((l) => l.msg === 'reconnected to Redis')).toBe(true);
     await until(async () => Object.keys(await leftoverJobKeys(server, p)).length === 0, 10_000, 'cleanup');
   });
