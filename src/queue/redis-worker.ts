@@ -52,7 +52,8 @@ export interface RedisWorkerOptions {
 interface Running {
   job: Job<unknown, unknown, string>;
   abort: AbortController;
-  stop: StopReason | { kind: 'shutdown' } | undefined;
+  /** `superseded`: this worker lost the job's lock (Redis was out of reach too long) and another worker has it. */
+  stop: StopReason | { kind: 'shutdown' } | { kind: 'superseded' } | undefined;
 }
 
 /**
@@ -243,13 +244,18 @@ export class RedisWorker {
     }
     await progress.drain();
     const runMs = Date.now() - startedAt;
+    if (running.stop?.kind === 'superseded') {
+      // The other worker's run is the job's run now; this one leaves no trace.
+      log.warn('another worker took this job over (its lock lapsed here); stopped this run of it');
+      throw new DelayedError();
+    }
     if (running.stop?.kind === 'shutdown' && outcome.state !== 'completed') {
       // Back to the head of the line: the next free worker restarts it.
       log.info('worker shutting down: the job goes back to the line for another worker');
       if (token) await job.moveToWait(token);
       throw new DelayedError();
     }
-    const stop = running.stop?.kind === 'shutdown' ? undefined : running.stop;
+    const stop = running.stop?.kind === 'cancel' || running.stop?.kind === 'timeout' ? running.stop : undefined;
     const event = finalEvent(stop, outcome, data.timeLimitMs);
     if (event.type === 'completed') await store.putResult(jobId, event.result.image.bytes);
     const mine = await this.#finish(ended, event, runMs);
@@ -325,9 +331,25 @@ export class RedisWorker {
       const ids = [...this.#running.keys()];
       const cancelled = await store.cancelsPending(ids);
       ids.forEach((id, i) => cancelled[i] && this.#stop(id, { kind: 'cancel', by: 'owner' }));
+      await this.#dropSupersededRuns(ids);
     } catch (err) {
       this.#logger.debug({ err }, 'worker heartbeat failed');
     }
+  }
+
+  /**
+   * A job whose lock now holds another worker's token was given to that worker by the stalled check (this one
+   * could not renew the lock, e.g. while Redis was down): this run stops, so that one GPU is not wasted on it.
+   */
+  async #dropSupersededRuns(ids: string[]): Promise<void> {
+    const worker = this.#worker;
+    if (!worker || ids.length === 0) return;
+    const tokens = await this.#redis!.mget(...ids.map((id) => worker.toKey(`${id}:lock`)));
+    ids.forEach((id, i) => {
+      const token = tokens[i];
+      const running = this.#running.get(id);
+      if (running && token && running.job.token !== undefined && token !== running.job.token) this.#stop(id, { kind: 'superseded' });
+    });
   }
 
   #watchConnection(redis: Redis): void {

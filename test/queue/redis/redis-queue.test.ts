@@ -258,6 +258,26 @@ describe('RedisQueue worker shutdown', () => {
   });
 });
 
+describe('RedisQueue lost locks', () => {
+  it('a worker whose job was given to another (its lock lapsed) stops its own run; the job ends once', async () => {
+    const { bot, runner, prefix: p } = await cluster({ msPerIter: 10 });
+    const id = await bot.accept('alice', { iterations: 150 });
+    await progressed(bot, id, 2);
+    // What the stalled check leaves when another worker has taken the job: the lock holds that worker's token.
+    const redis = new Redis(server.url);
+    onTestFinished(() => redis.disconnect());
+    await redis.set(`${p}:stylize:${id}:lock`, 'another-worker', 'PX', 800);
+    await until(() => runner.calls[0]!.outcome !== 'running', 5_000, 'the superseded run to stop');
+    expect(runner.calls[0]!.outcome).toBe('cancelled');
+    expect(runner.calls[0]!.lastIteration).toBeLessThan(150);
+    // The "other worker" never finishes it: its lock lapses, and the stalled check restarts the job.
+    expect(await bot.record(id).ended).toMatchObject({ type: 'completed' });
+    expect(bot.record(id).events).toEqual(['queued:1', 'started', 'started:restarted', 'completed']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(bot.record(id).finals).toHaveLength(1);
+  });
+});
+
 describe('RedisQueue with Redis down', () => {
   it('refuses at once with one line while Redis is unreachable, then reconnects by itself; nothing waiting is lost', async () => {
     const { bot, prefix: p } = await cluster({ msPerIter: 10 }, {}, { lockDurationMs: 10_000 });
