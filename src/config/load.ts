@@ -43,6 +43,17 @@ export interface Config {
   };
   queue: { maxQueue: number; maxJobsPerUser: number; shutdownGraceMs: number };
   bot: { progressIntervalMs: number; downloadTimeoutMs: number };
+  /** Set: the queue lives in Redis (BullMQ) and `npm run worker` processes on any machine run the jobs. */
+  redis: {
+    /** The URL as given (it may hold a password): only the Redis client sees `reveal()`. */
+    url: Secret | undefined;
+    /** The URL with any password masked, for logs and messages. */
+    displayUrl: string | undefined;
+    /** Namespace of every key, so that several bots can share one Redis. */
+    prefix: string;
+    /** How long a job's images may wait for a worker, and its result for a bot (REDIS_DATA_TTL_HOURS). */
+    dataTtlMs: number;
+  };
   log: { level: Env['LOG_LEVEL']; format: Env['LOG_FORMAT'] };
 }
 
@@ -93,6 +104,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadOp
 
 function describeValue(name: string, value: string): string {
   if (name === 'DISCORD_TOKEN') return ''; // never echo a credential, even a malformed one
+  if (name === 'REDIS_URL') {
+    const masked = maskUrlPassword(value);
+    return masked === undefined ? '' : ` (got "${masked}")`;
+  }
   const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value;
   return ` (got "${shown}")`;
 }
@@ -141,6 +156,26 @@ function toConfig(env: Env, cwd: string): Config {
       shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     },
     bot: { progressIntervalMs: env.PROGRESS_INTERVAL_MS, downloadTimeoutMs: env.DOWNLOAD_TIMEOUT_MS },
+    redis: {
+      url: env.REDIS_URL === undefined ? undefined : new Secret(env.REDIS_URL),
+      displayUrl: env.REDIS_URL === undefined ? undefined : (maskUrlPassword(env.REDIS_URL) ?? 'redis://'),
+      prefix: env.REDIS_PREFIX,
+      dataTtlMs: env.REDIS_DATA_TTL_HOURS * 3_600_000,
+    },
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },
   };
+}
+
+/**
+ * The URL with its password replaced by `***`, for logs and messages; undefined for text that is not a URL at all
+ * (it might be a bare password pasted into the wrong place), which is then never shown.
+ */
+export function maskUrlPassword(text: string): string | undefined {
+  try {
+    const url = new URL(text);
+    if (url.password !== '') url.password = '***';
+    return url.toString();
+  } catch {
+    return undefined;
+  }
 }

@@ -106,6 +106,19 @@ const guildLimits = z.string().transform((text, ctx) => {
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
+/** redis://[:password@]host[:port][/db] or rediss:// (TLS). Never echoed in errors: it may hold a password. */
+const redisUrl = z.string().refine(
+  (text) => {
+    try {
+      const url = new URL(text);
+      return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && /^(\/\d{0,2})?$/.test(url.pathname);
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be a redis:// or rediss:// URL, e.g. redis://:password@10.0.0.5:6379/0' },
+);
+
 export const envSchema = z.object({
   DISCORD_TOKEN: z
     .string({ error: 'is missing' })
@@ -143,6 +156,13 @@ export const envSchema = z.object({
 
   PROGRESS_INTERVAL_MS: int(1000, 600_000, 5000),
   DOWNLOAD_TIMEOUT_MS: int(1000, 300_000, 20_000),
+
+  REDIS_URL: redisUrl.optional(),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,32}$/, { error: 'must be 1 to 32 letters, digits, _ . or -' })
+    .default('stylebot'),
+  REDIS_DATA_TTL_HOURS: int(1, 168, 24),
 
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   LOG_FORMAT: z.enum(['auto', 'pretty', 'json'], { error: 'must be auto, pretty or json' }).default('auto'),

@@ -5,6 +5,7 @@ import { locateWeights } from '../weights/locate.ts';
 import type { ShapeCheck } from '../weights/types.ts';
 import type { StylizeQueue } from './contract.ts';
 import { LocalQueue, type JobRunner } from './local-queue.ts';
+import { RedisQueue } from './redis-queue.ts';
 import { WorkerPool } from './worker-pool.ts';
 
 export type * from './contract.ts';
@@ -23,10 +24,27 @@ export interface QueueDependencies {
 
 /**
  * The queue the bot talks to: in-process with local engine workers (the default), or BullMQ on Redis when
- * REDIS_URL is set. Weights are located (downloaded on first start) here, once, before any worker loads them.
+ * REDIS_URL is set (then `npm run worker` processes run the jobs, and this process needs no weights). Weights are
+ * located (downloaded on first start) here, once, before any worker loads them.
  */
 export async function createStylizeQueue<D>(config: Config, dependencies: QueueDependencies = {}): Promise<StylizeQueue<D>> {
   const logger = dependencies.logger ?? pino({ enabled: false });
+  if (config.redis.url) {
+    return new RedisQueue<D>({
+      url: config.redis.url.reveal(),
+      ...(config.redis.displayUrl !== undefined && { displayUrl: config.redis.displayUrl }),
+      prefix: config.redis.prefix,
+      dataTtlMs: config.redis.dataTtlMs,
+      maxQueue: config.queue.maxQueue,
+      maxJobsPerUser: config.queue.maxJobsPerUser,
+      maxJobsPerGuild: (guildId) => config.jobs.guildLimits[guildId]?.maxJobs,
+      timeoutMs: config.jobs.timeoutMs,
+      maxSize: config.images.maxSize,
+      maxIterations: config.jobs.maxIterations,
+      previewEveryMs: config.bot.progressIntervalMs,
+      logger,
+    });
+  }
   const runner =
     dependencies.runner ??
     new WorkerPool({

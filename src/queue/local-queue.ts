@@ -1,6 +1,6 @@
 import PQueue from 'p-queue';
 import { pino } from 'pino';
-import type { EngineJob, Failure, ResultInfo } from '../engine/protocol.ts';
+import type { EngineJob } from '../engine/protocol.ts';
 import type { BackendInfo } from '../engine/types.ts';
 import type { Logger } from '../log/logger.ts';
 import type {
@@ -20,12 +20,21 @@ import type {
 } from './contract.ts';
 import { normalizeJobId, uniqueJobId } from './job-id.ts';
 import {
+  clampRequest,
+  defaultTimeoutSlackMs,
+  engineJob,
+  finalEvent,
+  refuse,
+  type FinalEvent,
+  type RunOutcome,
+  type StopReason,
+} from './job-rules.ts';
+import {
   engineRestartingMessage,
   genericFailureMessage,
   guildLimitMessage,
   queueFullMessage,
   SHUTTING_DOWN_MESSAGE,
-  timeoutFailure,
   userLimitMessage,
 } from './messages.ts';
 import { OutcomeStats } from './stats.ts';
@@ -47,12 +56,7 @@ export type RunnerEvent =
   | { type: 'restarted' }
   | Extract<JobEvent, { type: 'progress' }>;
 
-export type RunOutcome =
-  | { state: 'completed'; result: ResultInfo }
-  | { state: 'failed'; failure: Failure }
-  | { state: 'cancelled' };
-
-type FinalEvent = Extract<JobEvent, { type: FinalState }>;
+export type { RunOutcome } from './job-rules.ts';
 
 export interface LocalQueueOptions {
   runner: JobRunner;
@@ -100,7 +104,7 @@ interface Entry<D> {
   lineAbort: AbortController;
   /** Stops the worker once it runs (separate: p-queue frees a slot as soon as its own signal aborts). */
   runAbort: AbortController;
-  stopReason?: { kind: 'cancel'; by: CancelledBy } | { kind: 'timeout' };
+  stopReason?: StopReason;
   /** Set once the final event has been sent; nothing follows it. */
   ended: boolean;
   /** Resolves when `ended` is set. */
@@ -108,9 +112,6 @@ interface Entry<D> {
   markDone: () => void;
   restarted: boolean;
 }
-
-/** Minimum smallest side of an output (the size option's own minimum is 64). */
-const MIN_SIZE = 64;
 
 /**
  * The in-process queue: a waiting line in arrival order (p-queue, one slot per live engine worker), positions,
@@ -145,8 +146,7 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
     this.#options = {
       ...options,
       now: options.now ?? Date.now,
-      timeoutSlackMs:
-        options.timeoutSlackMs ?? Math.min(120_000, Math.max(5_000, Math.round(options.timeoutMs * 0.1))),
+      timeoutSlackMs: options.timeoutSlackMs ?? defaultTimeoutSlackMs(options.timeoutMs),
       reservationTtlMs: options.reservationTtlMs ?? 10 * 60_000,
       historySize: options.historySize ?? 1000,
     };
@@ -197,8 +197,7 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
       clearTimeout(held.timer);
       this.#held.delete(reservation.jobId);
     }
-    const size = clamp(input.size, Math.min(MIN_SIZE, this.#options.maxSize), this.#options.maxSize);
-    const iterations = clamp(input.iterations, 1, this.#options.maxIterations);
+    const { size, iterations } = clampRequest(input, this.#options);
     let markDone!: () => void;
     const entry: Entry<D> = {
       ref: { jobId: reservation.jobId, userId: reservation.userId, guildId: reservation.guildId, delivery },
@@ -400,17 +399,11 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
   }
 
   #engineJob(entry: Entry<D>): EngineJob {
-    const { input } = entry;
-    return {
-      id: entry.ref.jobId,
-      content: input.content,
-      styles: input.styles,
-      ...(input.preset !== undefined && { preset: input.preset }),
-      settings: { ...input.settings, iterations: entry.iterations },
+    return engineJob(entry.ref.jobId, entry.input, {
+      iterations: entry.iterations,
       timeLimitMs: this.#options.timeoutMs,
       previewEveryMs: this.#options.previewEveryMs,
-      resultMaxBytes: input.resultMaxBytes,
-    };
+    });
   }
 
   #onRunnerEvent(entry: Entry<D>, event: RunnerEvent): void {
@@ -435,14 +428,7 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
   }
 
   #finalEvent(entry: Entry<D>, outcome: RunOutcome): FinalEvent {
-    const stop = entry.stopReason;
-    // A cancel wins over a result that raced it; a result that beat the timeout guard is still a result.
-    if (stop?.kind === 'cancel') return { type: 'cancelled', by: stop.by };
-    if (outcome.state === 'completed') return { type: 'completed', result: outcome.result };
-    if (stop?.kind === 'timeout') return { type: 'failed', failure: timeoutFailure(this.#options.timeoutMs) };
-    if (outcome.state === 'failed') return { type: 'failed', failure: outcome.failure };
-    // Cancelled with no reason of ours: the runner was closed under the job.
-    return { type: 'cancelled', by: 'shutdown' };
+    return finalEvent(entry.stopReason, outcome, this.#options.timeoutMs);
   }
 
   /** Takes a waiting job out of the line; everyone behind it moves up and is told. */
@@ -488,13 +474,4 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
       void settled.finally(() => this.#deliveries.delete(settled));
     }
   }
-}
-
-function refuse(reason: Refusal['reason'], message: string): Refusal {
-  return { accepted: false, reason, message };
-}
-
-function clamp(value: number, min: number, max: number): number {
-  if (!Number.isFinite(value)) throw new TypeError(`expected a finite number, got ${value}`);
-  return Math.min(max, Math.max(min, Math.round(value)));
 }

@@ -28,6 +28,18 @@ export function engineRestartingMessage(): string {
   return 'The engine is restarting. Please try again in a minute.';
 }
 
+/** Redis mode: Redis cannot be reached (the bot reconnects by itself). */
+export const QUEUE_UNAVAILABLE_MESSAGE = 'The queue is unavailable right now. Please try again in a moment.';
+
+/** Redis mode: the job took down every worker process that ran it (BullMQ's stalled-job limit). */
+export const WORKER_DIED_TWICE_MESSAGE =
+  'Your job stopped the engine twice, so it was not tried again. Please try other images or settings.';
+
+/** Redis mode: the job waited for a worker longer than its images are kept (REDIS_DATA_TTL_HOURS). */
+export function imagesExpiredMessage(ttlMs: number): string {
+  return `Your job waited more than ${formatDuration(ttlMs)} for a free engine, and its images expired. Please ask again.`;
+}
+
 export const SHUTTING_DOWN_MESSAGE = 'The bot is restarting and is not taking new jobs. Please try again in a minute.';
 
 export function timeoutMessage(timeoutMs: number): string {

@@ -42,6 +42,7 @@ describe('config defaults', () => {
     expect(config.engine).toEqual({ backend: 'auto', workers: undefined, threads: undefined });
     expect(config.queue).toEqual({ maxQueue: 20, maxJobsPerUser: 1, shutdownGraceMs: 30_000 });
     expect(config.bot).toEqual({ progressIntervalMs: 5000, downloadTimeoutMs: 20_000 });
+    expect(config.redis).toEqual({ url: undefined, displayUrl: undefined, prefix: 'stylebot', dataTtlMs: 24 * 3_600_000 });
     expect(config.log).toEqual({ level: 'info', format: 'auto' });
   });
 
@@ -124,6 +125,10 @@ describe('config errors', () => {
     [{ SHUTDOWN_GRACE_SECONDS: 'x' }, /^SHUTDOWN_GRACE_SECONDS must be a whole number/],
     [{ PROGRESS_INTERVAL_MS: '100' }, /^PROGRESS_INTERVAL_MS must be at least 1000/],
     [{ DOWNLOAD_TIMEOUT_MS: '999999999' }, /^DOWNLOAD_TIMEOUT_MS must be at most 300000/],
+    [{ REDIS_URL: 'http://localhost:6379' }, /^REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL.*\(got "http:\/\/localhost:6379\/"\)/],
+    [{ REDIS_URL: 'redis://:pw@host:6379/notadb' }, /^REDIS_URL must be a redis/],
+    [{ REDIS_PREFIX: 'a:b' }, /^REDIS_PREFIX must be 1 to 32 letters/],
+    [{ REDIS_DATA_TTL_HOURS: '0' }, /^REDIS_DATA_TTL_HOURS must be at least 1/],
     [{ LOG_LEVEL: 'verbose' }, /^LOG_LEVEL must be one of fatal, error/],
     [{ LOG_FORMAT: 'xml' }, /^LOG_FORMAT must be auto, pretty or json/],
   ];
@@ -146,6 +151,26 @@ describe('config errors', () => {
     expect(problemsOf({}, true)).toEqual([
       'DISCORD_TOKEN is missing: copy .env.example to .env and set DISCORD_TOKEN to your bot token',
     ]);
+  });
+});
+
+describe('REDIS_URL', () => {
+  it('keeps the URL for the client and masks its password everywhere else', () => {
+    const url = 'rediss://default:s3cret-Passw0rd@redis.internal:6380/2';
+    const config = loadConfig({ REDIS_URL: url, REDIS_PREFIX: 'guild-a', REDIS_DATA_TTL_HOURS: '2' });
+    expect(config.redis.url?.reveal()).toBe(url);
+    expect(config.redis.displayUrl).toBe('rediss://default:***@redis.internal:6380/2');
+    expect(config.redis).toMatchObject({ prefix: 'guild-a', dataTtlMs: 2 * 3_600_000 });
+    expect(inspect(config, { depth: 10 })).not.toContain('s3cret');
+    expect(JSON.stringify(config)).not.toContain('s3cret');
+  });
+
+  it('never echoes a password in a refusal, nor text that might be one', () => {
+    const wrongScheme = problemsOf({ REDIS_URL: 'http://:hunter22@host:6379' });
+    expect(wrongScheme).toHaveLength(1);
+    expect(wrongScheme[0]).toContain('(got "http://:***@host:6379/")');
+    const bare = problemsOf({ REDIS_URL: 'hunter22' });
+    expect(bare).toEqual(['REDIS_URL must be a redis:// or rediss:// URL, e.g. redis://:password@10.0.0.5:6379/0']);
   });
 });
 

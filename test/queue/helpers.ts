@@ -1,6 +1,6 @@
 import { createLogger } from '../../src/log/logger.ts';
 import { memoryDestination } from '../helpers/memory-log.ts';
-import type { JobEvent, JobInput, Refusal } from '../../src/queue/contract.ts';
+import type { JobEvent, JobInput, JobRef, Refusal } from '../../src/queue/contract.ts';
 import { LocalQueue, type LocalQueueOptions } from '../../src/queue/local-queue.ts';
 import type { RgbImage } from '../../src/images/rgb-image.ts';
 import { FakeRunner, type FakeRunnerOptions } from './fake-runner.ts';
@@ -9,6 +9,8 @@ import { FakeRunner, type FakeRunnerOptions } from './fake-runner.ts';
 export interface JobRecord {
   events: string[];
   progress: number;
+  /** The newest progress event, preview included. */
+  lastProgress?: Extract<JobEvent, { type: 'progress' }>;
   finals: JobEvent[];
   ended: Promise<JobEvent>;
 }
@@ -60,44 +62,8 @@ export async function makeQueue(
     logger: createLogger({ level: 'debug', format: 'json', destination: stream }),
     ...overrides,
   });
-  const jobs = new Map<string, JobRecord>();
-  const record = (jobId: string): JobRecord => {
-    let entry = jobs.get(jobId);
-    if (!entry) {
-      let resolve!: (event: JobEvent) => void;
-      entry = { events: [], progress: 0, finals: [], ended: new Promise((r) => (resolve = r)) };
-      (entry as JobRecord & { resolve: typeof resolve }).resolve = resolve;
-      jobs.set(jobId, entry);
-    }
-    return entry;
-  };
-  await queue.start((job, event) => {
-    const entry = record(job.jobId);
-    switch (event.type) {
-      case 'queued':
-      case 'position':
-        entry.events.push(`${event.type}:${event.position}`);
-        break;
-      case 'started':
-        entry.events.push(event.restarted ? 'started:restarted' : 'started');
-        break;
-      case 'retrying':
-        entry.events.push(`retrying:${event.size}`);
-        break;
-      case 'progress':
-        entry.progress++;
-        break;
-      case 'completed':
-      case 'cancelled':
-      case 'failed':
-        entry.events.push(
-          event.type === 'failed' ? `failed:${event.failure.code}` : event.type === 'cancelled' ? `cancelled:${event.by}` : 'completed',
-        );
-        entry.finals.push(event);
-        (entry as JobRecord & { resolve: (e: JobEvent) => void }).resolve(event);
-        break;
-    }
-  });
+  const { jobs, record, sink } = recordingSink();
+  await queue.start(sink);
   const add: TestQueue['add'] = async (userId, options = {}) => {
     const reserved = await queue.reserve({ userId, guildId: options.guildId });
     if (!('jobId' in reserved)) return reserved;
@@ -118,6 +84,58 @@ export async function makeQueue(
       return result;
     },
   };
+}
+
+/**
+ * A sink that records every job's events as short strings ("queued:2", "started", "started:restarted",
+ * "retrying:358", "completed", "failed:timeout", "cancelled:owner"), counts progress, and resolves `ended` on the
+ * final event. `finals` keeps every final event, so that a test can check there was exactly one.
+ */
+export function recordingSink(): {
+  jobs: Map<string, JobRecord>;
+  record: (jobId: string) => JobRecord;
+  sink: (job: JobRef<unknown>, event: JobEvent) => void;
+} {
+  const jobs = new Map<string, JobRecord>();
+  const record = (jobId: string): JobRecord => {
+    let entry = jobs.get(jobId);
+    if (!entry) {
+      let resolve!: (event: JobEvent) => void;
+      entry = { events: [], progress: 0, finals: [], ended: new Promise((r) => (resolve = r)) };
+      (entry as JobRecord & { resolve: typeof resolve }).resolve = resolve;
+      jobs.set(jobId, entry);
+    }
+    return entry;
+  };
+  const sink = (job: JobRef<unknown>, event: JobEvent) => {
+    const entry = record(job.jobId);
+    switch (event.type) {
+      case 'queued':
+      case 'position':
+        entry.events.push(`${event.type}:${event.position}`);
+        break;
+      case 'started':
+        entry.events.push(event.restarted ? 'started:restarted' : 'started');
+        break;
+      case 'retrying':
+        entry.events.push(`retrying:${event.size}`);
+        break;
+      case 'progress':
+        entry.progress++;
+        entry.lastProgress = event;
+        break;
+      case 'completed':
+      case 'cancelled':
+      case 'failed':
+        entry.events.push(
+          event.type === 'failed' ? `failed:${event.failure.code}` : event.type === 'cancelled' ? `cancelled:${event.by}` : 'completed',
+        );
+        entry.finals.push(event);
+        (entry as JobRecord & { resolve: (e: JobEvent) => void }).resolve(event);
+        break;
+    }
+  };
+  return { jobs, record, sink };
 }
 
 /** Resolves when the job has reported progress at or beyond `iteration`. */
