@@ -218,11 +218,13 @@ export class LocalQueue<D = unknown> implements StylizeQueue<D> {
     this.#resize();
     const position = this.#waiting.length;
     this.#logger.debug({ jobId: entry.ref.jobId, userId: entry.ref.userId, position, size, iterations }, 'job queued');
-    this.#emit(entry, { type: 'queued', position });
+    // p-queue starts the job synchronously when a worker is free; only a job that really waits is announced.
     this.#line.add(() => this.#run(entry), { signal: entry.lineAbort.signal }).catch(() => {
       // Rejects only when the job is cancelled while waiting; #cancel has already ended it.
     });
-    return { accepted: true, position };
+    const waitingAt = this.#waiting.indexOf(entry) + 1;
+    if (waitingAt > 0) this.#emit(entry, { type: 'queued', position: waitingAt });
+    return { accepted: true, position: Math.max(1, waitingAt) };
   }
 
   cancel(jobId: string, by: { userId: string; privileged: boolean }): Promise<CancelResult> {

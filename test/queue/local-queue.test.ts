@@ -10,9 +10,9 @@ describe('LocalQueue line order and positions', () => {
     const ids = [];
     for (let i = 0; i < 4; i++) ids.push(await t.accept(`user${i}`));
     await Promise.all(ids.map((id) => t.record(id).ended));
-    // The first took the free worker at once; the rest waited at 1, 2, 3.
+    // The first took the free worker at once, unannounced; the rest waited at 1, 2, 3.
     expect(ids.map((id) => t.record(id).events)).toEqual([
-      ['queued:1', 'started', 'completed'],
+      ['started', 'completed'],
       ['queued:1', 'started', 'completed'],
       ['queued:2', 'position:1', 'started', 'completed'],
       ['queued:3', 'position:2', 'position:1', 'started', 'completed'],
@@ -60,7 +60,7 @@ describe('LocalQueue cancellation', () => {
     const call = t.runner.calls[0]!;
     expect(call.outcome).toBe('cancelled');
     expect(call.lastIteration - call.iterationAtAbort!).toBeLessThanOrEqual(1);
-    expect(t.record(running).events).toEqual(['queued:1', 'started', 'cancelled:owner']);
+    expect(t.record(running).events).toEqual(['started', 'cancelled:owner']);
     expect(await t.record(next).ended).toMatchObject({ type: 'completed' });
     expect(t.runner.maxLive).toBe(1);
     expect(getEventListeners(call.signal, 'abort')).toHaveLength(0);
@@ -210,14 +210,14 @@ describe('LocalQueue failures and time limits', () => {
       type: 'failed',
       failure: { code: 'invalid-request', message: 'The style image is too small.' },
     });
-    expect(t.record(id).events).toEqual(['queued:1', 'failed:invalid-request']);
+    expect(t.record(id).events).toEqual(['failed:invalid-request']);
   });
 
   it('reports the out-of-memory retry and the run that died and restarted on a fresh worker', async () => {
     const t = await makeQueue({ oomAbove: 400, dieAt: () => 2 });
     const id = await t.accept('alice', { size: 512 });
     const done = await t.record(id).ended;
-    expect(t.record(id).events).toEqual(['queued:1', 'started', 'retrying:358', 'started:restarted', 'completed']);
+    expect(t.record(id).events).toEqual(['started', 'retrying:358', 'started:restarted', 'completed']);
     expect(done).toMatchObject({ type: 'completed', result: { retriedAtSize: 358 } });
     expect((await t.queue.snapshot()).totals.completed.count).toBe(1);
   });
@@ -297,7 +297,7 @@ describe('LocalQueue shutdown', () => {
     const took = performance.now() - t0;
     expect(took).toBeGreaterThanOrEqual(120);
     expect(took).toBeLessThan(1_000);
-    expect(t.record(id).events).toEqual(['queued:1', 'started', 'cancelled:shutdown']);
+    expect(t.record(id).events).toEqual(['started', 'cancelled:shutdown']);
     expect(t.runner.calls[0]!.outcome).toBe('killed');
   });
 

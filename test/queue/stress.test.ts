@@ -95,7 +95,7 @@ describe('LocalQueue under load', () => {
       // Positions only ever go down, and a job starts only from the front of the line.
       const positions = events.filter((e) => /^(queued|position):/.test(e)).map((e) => Number(e.split(':')[1]));
       for (let k = 1; k < positions.length; k++) expect(positions[k]).toBeLessThan(positions[k - 1]!);
-      if (events.includes('started')) expect(positions.at(-1)).toBe(1);
+      if (events.includes('started') && positions.length > 0) expect(positions.at(-1)).toBe(1);
     }
     // First come, first served.
     const runOrder = t.runner.calls.map((c) => c.job.id);
