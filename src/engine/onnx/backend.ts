@@ -61,7 +61,7 @@ export interface OnnxBackendOptions {
 
 /** What building one session cost, for logs and the benchmark. */
 export interface SessionCost {
-  readonly kind: 'objective' | 'features' | 'gram';
+  readonly kind: 'objective' | 'targets';
   readonly key: string;
   /** Writing the graph in TypeScript. */
   readonly graphMs: number;
@@ -285,8 +285,8 @@ class OnnxComputeBackend implements OnnxBackend {
   readonly #options: OnnxBackendOptions & { threads: number; sessionCacheSize: number };
   /** Objective sessions by layout (size, layers, pooling, normalization). */
   readonly #objectives: SessionCache;
-  /** Feature sessions (any image size) by kind, layers and pooling: content features and style Grams. */
-  readonly #features = new SessionCache(2);
+  /** Targets sessions (any image size) by layers and pooling. */
+  readonly #targets = new SessionCache(1);
   readonly #costs: SessionCost[] = [];
   #disposed = false;
 
@@ -352,7 +352,7 @@ class OnnxComputeBackend implements OnnxBackend {
     if (this.#disposed) return;
     this.#disposed = true;
     await this.#objectives.clear();
-    await this.#features.clear();
+    await this.#targets.clear();
   }
 
   #assertAlive() {
@@ -376,10 +376,9 @@ class OnnxComputeBackend implements OnnxBackend {
   /** Content features (NCHW) of the content image, one feed per content term. */
   async #contentTargets(layout: ObjectiveLayout, content: CaffeImage): Promise<Record<string, ort.Tensor>> {
     if (layout.content.length === 0) return {};
-    const outputs = await this.#runFeatures('features', layout.content, layout.pooling, content);
-    return Object.fromEntries(
-      layout.content.map((index, term) => [ObjectiveNames.contentTarget(term), outputs[FeatureNames.features(index)]!]),
-    );
+    const names = layout.content.map((index) => FeatureNames.features(index));
+    const outputs = await this.#runTargets(layout, content, 'content', names);
+    return Object.fromEntries(names.map((name, term) => [ObjectiveNames.contentTarget(term), outputs[name]!]));
   }
 
   /** Blended Gram matrices of the style images (blend weights normalized to sum 1), one feed per style term. */
@@ -388,12 +387,13 @@ class OnnxComputeBackend implements OnnxBackend {
     const used = styles.filter((s) => s.weight > 0 && Number.isFinite(s.weight));
     const total = used.reduce((sum, s) => sum + s.weight, 0);
     if (!(total > 0)) throw new StylizeRequestError('At least one style image needs a blend weight above 0.');
+    const layers = [...new Set(layout.style)];
     const blended = new Map<number, Float32Array>();
     for (const style of used) {
       checkImage('style', style.image);
       const share = style.weight / total;
-      const outputs = await this.#runFeatures('gram', layout.style, layout.pooling, style.image);
-      for (const index of new Set(layout.style)) {
+      const outputs = await this.#runTargets(layout, style.image, 'style', layers.map(FeatureNames.gram));
+      for (const index of layers) {
         const gram = outputs[FeatureNames.gram(index)]!.data as Float32Array;
         const sum = blended.get(index) ?? new Float32Array(gram.length);
         for (let i = 0; i < gram.length; i++) sum[i] = sum[i]! + Math.fround(gram[i]! * share);
@@ -408,28 +408,28 @@ class OnnxComputeBackend implements OnnxBackend {
     );
   }
 
-  async #runFeatures(
-    kind: 'features' | 'gram',
-    indices: readonly number[],
-    pooling: ObjectiveLayout['pooling'],
+  async #runTargets(
+    layout: ObjectiveLayout,
     image: CaffeImage,
+    role: 'content' | 'style',
+    fetches: readonly string[],
   ): Promise<ort.InferenceSession.OnnxValueMapType> {
-    const wanted = [...new Set(indices)].sort((a, b) => a - b);
-    this.#checkReach(kind === 'gram' ? 'style' : 'content', image, wanted.at(-1)! + 1);
-    const key = `${kind}:${pooling}:${wanted.join(',')}`;
-    // Feature sessions run once per image and scale, on any size: without a memory arena, a large style image's
-    // activations go back to the system when the run ends instead of staying reserved.
-    const cached = await this.#features.lease(key, () =>
-      this.#createSession(kind, key, () => featureGraph(this.#layers, kind, wanted, pooling), {
+    this.#checkReach(role, image, Math.max(...(role === 'content' ? layout.content : layout.style)) + 1);
+    const wanted = { content: layout.content, style: layout.style };
+    const key = JSON.stringify({ ...wanted, pooling: layout.pooling });
+    // Run once per image and scale, on any size: without a memory arena, a large style image's activations go
+    // back to the system when the run ends instead of staying reserved.
+    const cached = await this.#targets.lease(key, () =>
+      this.#createSession('targets', key, () => featureGraph(this.#layers, wanted, layout.pooling), {
         enableCpuMemArena: false,
         enableMemPattern: false,
       }),
     );
     try {
       const input = new ort.Tensor('float32', image.data, [1, image.height, image.width, 3]);
-      return await cached.session.run({ [FeatureNames.image]: input });
+      return await cached.session.run({ [FeatureNames.image]: input }, [...fetches]);
     } finally {
-      this.#features.release(cached);
+      this.#targets.release(cached);
     }
   }
 
