@@ -78,17 +78,13 @@ export function chooseWebGpuAdapter(options: {
     return { ok: true, loaderEnv: {}, adapter: undefined, detail: 'adapter not identifiable on this platform' };
   }
   const drivers = vulkanDrivers(env);
-  const hardware = drivers.filter((d) => !d.software);
   let loaderEnv: Record<string, string> = {};
   if (!options.allowSoftware) {
-    if (hardware.length === 0) {
+    if (drivers.every((d) => d.software)) {
       const found = drivers.length > 0 ? ` (found only ${drivers.map((d) => path.basename(d.manifest)).join(', ')})` : '';
       return { ok: false, reason: `no hardware Vulkan driver is installed${found}` };
     }
-    if (hardware.length < drivers.length) {
-      const files = hardware.map((d) => d.manifest).join(':');
-      loaderEnv = { VK_DRIVER_FILES: files, VK_ICD_FILENAMES: files };
-    }
+    loaderEnv = hardwareOnly(drivers);
   }
   const devices = vulkanDevices({ ...env, ...loaderEnv });
   const driversText = drivers.map((d) => `${path.basename(d.manifest)}${d.software ? ' (software)' : ''}`).join(', ');
@@ -103,10 +99,24 @@ export function chooseWebGpuAdapter(options: {
   const usable = options.allowSoftware ? devices : devices.filter((d) => d.type !== 'cpu');
   const adapter = [...usable].sort((a, b) => TYPE_ORDER.indexOf(a.type) - TYPE_ORDER.indexOf(b.type))[0];
   if (!adapter) {
-    const seen = devices.length > 0 ? `: vulkaninfo lists only ${devices.map((d) => d.name).join(', ')}` : '';
-    return { ok: false, reason: `no ${options.allowSoftware ? '' : 'hardware '}Vulkan device is available${seen}` };
+    const seen =
+      devices.length > 0
+        ? `vulkaninfo lists only ${devices.map((d) => d.name).join(', ')}`
+        : `no driver found a device: ${drivers.filter((d) => options.allowSoftware || !d.software).map((d) => path.basename(d.manifest)).join(', ')}`;
+    return { ok: false, reason: `no ${options.allowSoftware ? '' : 'hardware '}Vulkan device is available (${seen})` };
   }
   return { ok: true, loaderEnv, adapter, detail: `Vulkan drivers: ${driversText}; adapter from vulkaninfo` };
+}
+
+/**
+ * Loader variables that leave it only the hardware drivers: VK_DRIVER_FILES (loader 1.3.207 and later) and
+ * VK_ICD_FILENAMES (older loaders). Empty when there is no software driver to hide.
+ */
+export function hardwareOnly(drivers: readonly VulkanDriver[]): Record<string, string> {
+  const hardware = drivers.filter((d) => !d.software);
+  if (hardware.length === drivers.length) return {};
+  const files = hardware.map((d) => d.manifest).join(':');
+  return { VK_DRIVER_FILES: files, VK_ICD_FILENAMES: files };
 }
 
 /** Dawn's order for a high-performance request. */
@@ -144,11 +154,12 @@ function searchedManifests(env: NodeJS.ProcessEnv): string[] {
   return manifests;
 }
 
+/** The library a manifest names; undefined for one the loader would skip (unreadable, no api_version). */
 function readManifestLibrary(manifest: string): string | undefined {
   try {
-    const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as { ICD?: { library_path?: unknown } };
+    const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as { ICD?: { library_path?: unknown; api_version?: unknown } };
     const library = parsed.ICD?.library_path;
-    return typeof library === 'string' ? library : undefined;
+    return typeof library === 'string' && typeof parsed.ICD?.api_version === 'string' ? library : undefined;
   } catch {
     return undefined;
   }

@@ -195,8 +195,10 @@ async function probe(
   }
 }
 
+/** An error's message, without the source location and assertion text ORT puts before its own words. */
 function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/^\/onnxruntime_src\/\S+ [\s\S]*? was false\. /, '').trim();
 }
 
 interface CachedSession {
