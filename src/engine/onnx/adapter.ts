@@ -81,7 +81,7 @@ export function chooseWebGpuAdapter(options: {
   let loaderEnv: Record<string, string> = {};
   if (!options.allowSoftware) {
     if (drivers.every((d) => d.software)) {
-      const found = drivers.length > 0 ? ` (found only ${drivers.map((d) => path.basename(d.manifest)).join(', ')})` : '';
+      const found = drivers.length > 0 ? ` (found only ${names(drivers)})` : '';
       return { ok: false, reason: `no hardware Vulkan driver is installed${found}` };
     }
     loaderEnv = hardwareOnly(drivers);
@@ -93,16 +93,17 @@ export function chooseWebGpuAdapter(options: {
       ok: true,
       loaderEnv,
       adapter: undefined,
-      detail: `Vulkan drivers: ${driversText || 'none found'}; adapter name unknown (install vulkan-tools for vulkaninfo)`,
+      detail: `Vulkan drivers: ${driversText || 'none found'}; adapter name unknown (vulkaninfo: install vulkan-tools)`,
     };
   }
   const usable = options.allowSoftware ? devices : devices.filter((d) => d.type !== 'cpu');
   const adapter = [...usable].sort((a, b) => TYPE_ORDER.indexOf(a.type) - TYPE_ORDER.indexOf(b.type))[0];
   if (!adapter) {
+    const tried = drivers.filter((d) => options.allowSoftware || !d.software);
     const seen =
       devices.length > 0
         ? `vulkaninfo lists only ${devices.map((d) => d.name).join(', ')}`
-        : `no driver found a device: ${drivers.filter((d) => options.allowSoftware || !d.software).map((d) => path.basename(d.manifest)).join(', ')}`;
+        : `no driver found a device: ${names(tried)}`;
     return { ok: false, reason: `no ${options.allowSoftware ? '' : 'hardware '}Vulkan device is available (${seen})` };
   }
   return { ok: true, loaderEnv, adapter, detail: `Vulkan drivers: ${driversText}; adapter from vulkaninfo` };
@@ -118,6 +119,8 @@ export function hardwareOnly(drivers: readonly VulkanDriver[]): Record<string, s
   const files = hardware.map((d) => d.manifest).join(':');
   return { VK_DRIVER_FILES: files, VK_ICD_FILENAMES: files };
 }
+
+const names = (drivers: readonly VulkanDriver[]) => drivers.map((d) => path.basename(d.manifest)).join(', ');
 
 /** Dawn's order for a high-performance request. */
 const TYPE_ORDER: readonly DeviceType[] = ['discrete', 'integrated', 'virtual', 'other', 'cpu'];
@@ -138,8 +141,15 @@ export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): VulkanDrive
 
 function searchedManifests(env: NodeJS.ProcessEnv): string[] {
   const home = env.HOME ?? os.homedir();
-  const configDirs = [env.XDG_CONFIG_HOME ?? path.join(home, '.config'), ...(env.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':'), '/etc'];
-  const dataDirs = [env.XDG_DATA_HOME ?? path.join(home, '.local/share'), ...(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share').split(':')];
+  const configDirs = [
+    env.XDG_CONFIG_HOME ?? path.join(home, '.config'),
+    ...(env.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':'),
+    '/etc',
+  ];
+  const dataDirs = [
+    env.XDG_DATA_HOME ?? path.join(home, '.local/share'),
+    ...(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share').split(':'),
+  ];
   const seen = new Set<string>();
   const manifests: string[] = [];
   for (const dir of [...configDirs, ...dataDirs].filter(Boolean).map((d) => path.join(d, 'vulkan', 'icd.d'))) {
@@ -157,7 +167,8 @@ function searchedManifests(env: NodeJS.ProcessEnv): string[] {
 /** The library a manifest names; undefined for one the loader would skip (unreadable, no api_version). */
 function readManifestLibrary(manifest: string): string | undefined {
   try {
-    const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as { ICD?: { library_path?: unknown; api_version?: unknown } };
+    type Manifest = { ICD?: { library_path?: unknown; api_version?: unknown } };
+    const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as Manifest;
     const library = parsed.ICD?.library_path;
     return typeof library === 'string' && typeof parsed.ICD?.api_version === 'string' ? library : undefined;
   } catch {

@@ -114,7 +114,7 @@ async function setUpProvider(options: OnnxBackendOptions, threads: number): Prom
   switch (options.provider) {
     case 'cpu':
       return {
-        info: { name: 'onnx', gpu: false, device: `CPU, ${threads} thread${threads === 1 ? '' : 's'}`, threads, reason },
+        info: { name: 'onnx', gpu: false, device: `CPU, ${threads} thread${threads > 1 ? 's' : ''}`, threads, reason },
         executionProviders: ['cpu'],
         adapter: undefined,
         detail: 'CPU execution provider',
@@ -138,6 +138,7 @@ async function setUpProvider(options: OnnxBackendOptions, threads: number): Prom
       const choice = chooseWebGpuAdapter({ allowSoftware: options.allowSoftwareAdapter === true });
       if (!choice.ok) throw new BackendUnavailableError(`No WebGPU adapter to use: ${choice.reason}.`);
       // Dawn creates its Vulkan instance once per process, at the first WebGPU session; the loader reads these then.
+      // So the first WebGPU backend of a process decides for all later ones.
       Object.assign(process.env, choice.loaderEnv);
       const executionProviders = [{ name: 'webgpu' }];
       await probe(executionProviders, threads, 'WebGPU');
@@ -145,12 +146,11 @@ async function setUpProvider(options: OnnxBackendOptions, threads: number): Prom
       const device = adapter
         ? `${adapter.name} (${adapter.vendor}${adapter.type === 'cpu' ? ', software' : ''})`
         : 'WebGPU adapter (name unknown)';
-      options.logger?.info(
-        { adapter: adapter?.name, vendor: adapter?.vendor, type: adapter?.type, driver: adapter?.driver, detail: choice.detail },
-        `WebGPU adapter: ${device}`,
-      );
+      options.logger?.info({ ...adapter, detail: choice.detail }, `WebGPU adapter: ${device}`);
+      // An unnamed adapter is a GPU unless software was allowed: the loader cannot reach a software one otherwise.
+      const gpu = adapter ? adapter.type !== 'cpu' : !options.allowSoftwareAdapter;
       return {
-        info: { name: 'onnx-webgpu', gpu: adapter?.type !== 'cpu', device, threads, reason },
+        info: { name: 'onnx-webgpu', gpu, device, threads, reason },
         executionProviders,
         adapter,
         detail: choice.detail,
@@ -168,7 +168,7 @@ function cudaProviderMissing(): string | undefined {
   const bin = path.resolve(path.dirname(main), '..', 'bin', 'napi-v6', process.platform, process.arch);
   const library = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
   if (!existsSync(path.join(bin, library))) {
-    return `${library} is not installed (fetch it with the package's install script and ONNXRUNTIME_NODE_INSTALL=cuda12)`;
+    return `${library} is not installed (the package's install script fetches it with ONNXRUNTIME_NODE_INSTALL=cuda12)`;
   }
   return undefined;
 }

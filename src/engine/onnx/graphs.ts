@@ -16,7 +16,7 @@ import { DataType, GraphBuilder } from './proto.ts';
  * transposed back. Formulas, with F a layer's feature map (C channels, h·w positions, N = C·h·w values),
  * G = FᵀF/N its Gram matrix, P and A the targets and w a term's weight:
  * - content: mse w·Σ(F−P)²/N, paper w·Σ(F−P)²/(4N); gradient 2·(that factor)·(F−P);
- * - style:   mse w·Σ(G−A)²/C², paper w·Σ(G−A)²/4; gradient 4·(that factor)/N · F·(G−A) (G−A is symmetric);
+ * - style:   mse w·Σ(G−A)²/C², paper w·Σ(G−A)²/4; gradient 4·(that factor)/N · F·(G−A), G−A being symmetric;
  * - TV:      w·Σ of squared differences of vertical and horizontal neighbours, on NCHW x.
  */
 
@@ -42,7 +42,8 @@ export function onnxLayers(weights: VggWeights): OnnxLayer[] {
     if (!found) break;
     const [kh, kw, kin, kout] = found.kernelShape;
     if (kh !== 3 || kw !== 3 || kin !== inChannels || !(kout > 0)) {
-      throw new Error(`${spec.name} kernel has shape [${found.kernelShape.join(', ')}], expected [3, 3, ${inChannels}, n]`);
+      const shape = found.kernelShape.join(', ');
+      throw new Error(`${spec.name} kernel has shape [${shape}], expected [3, 3, ${inChannels}, n]`);
     }
     if (found.kernel.length !== 9 * kin * kout || found.bias.length !== kout) {
       throw new Error(`${spec.name} holds ${found.kernel.length} kernel and ${found.bias.length} bias values`);
@@ -213,6 +214,11 @@ export function featureGraph(
   return g;
 }
 
+interface ForwardPass {
+  readonly outputs: readonly string[];
+  readonly masks: readonly string[];
+}
+
 /** VGG19's convolutions on one graph, forward and backward, sharing each layer's initializers. */
 class Network {
   readonly #hwio: string[];
@@ -242,7 +248,7 @@ class Network {
    * masks are taken right after each layer: bool is a quarter of float32, and a layer whose output feeds no loss
    * term then lives only until the next layer has read it (about 5% less memory at 512 px).
    */
-  forward(x: string, masks = false): { outputs: string[]; masks: string[] } {
+  forward(x: string, masks = false): ForwardPass {
     const { g } = this;
     const result = { outputs: [] as string[], masks: [] as string[] };
     let h = x;
@@ -261,7 +267,7 @@ class Network {
    * d loss / d x (NCHW) given `injected`: per layer index, gradients with respect to that layer's ReLU output.
    * `pass` is forward(x, true).
    */
-  backward(pass: { outputs: readonly string[]; masks: readonly string[] }, injected: ReadonlyMap<number, readonly string[]>): string {
+  backward(pass: ForwardPass, injected: ReadonlyMap<number, readonly string[]>): string {
     const { outputs, masks } = pass;
     const { g } = this;
     const zero = g.scalar(0);
@@ -289,8 +295,15 @@ class Network {
   #flipped(layer: OnnxLayer): string {
     const { g } = this;
     const swapped = g.op('Transpose', [this.#hwio[layer.index]!], { perm: [2, 3, 0, 1] });
-    const [starts, ends, axes, steps] = [[-1, -1], [-(2 ** 53), -(2 ** 53)], [2, 3], [-1, -1]];
-    return g.op('Slice', [swapped, g.ints('starts', starts), g.ints('ends', ends), g.ints('axes', axes), g.ints('steps', steps)]);
+    // Both spatial axes reversed: from the last element to past the first, step −1.
+    const end = -(2 ** 53);
+    return g.op('Slice', [
+      swapped,
+      g.ints('starts', [-1, -1]),
+      g.ints('ends', [end, end]),
+      g.ints('axes', [2, 3]),
+      g.ints('steps', [-1, -1]),
+    ]);
   }
 
   /**
@@ -307,7 +320,8 @@ class Network {
     let up: string;
     if (this.pooling === 'avg') {
       // Every pixel of a window gets a quarter of the window's gradient: a nearest-neighbour upscale.
-      up = g.op('Resize', [g.op('Mul', [dx, g.scalar(0.25)]), '', g.floats('scales', [4], Float32Array.of(1, 1, 2, 2))], {
+      const scales = g.floats('scales', [4], Float32Array.of(1, 1, 2, 2));
+      up = g.op('Resize', [g.op('Mul', [dx, g.scalar(0.25)]), '', scales], {
         mode: 'nearest',
         coordinate_transformation_mode: 'asymmetric',
         nearest_mode: 'floor',

@@ -55,7 +55,13 @@ const CASES: Case[] = [
   { name: 'content only', loss: { content: [{ layer: 'block4_conv2', weight: 5 }] }, width: 40, height: 32 },
   {
     name: 'content on two layers, paper normalization',
-    loss: { content: [{ layer: 'block2_conv2', weight: 1 }, { layer: 'block4_conv2', weight: 5 }], normalization: 'paper' },
+    loss: {
+      content: [
+        { layer: 'block2_conv2', weight: 1 },
+        { layer: 'block4_conv2', weight: 5 },
+      ],
+      normalization: 'paper',
+    },
     width: 48,
     height: 40,
   },
@@ -256,9 +262,9 @@ describe('ONNX gradient against finite differences of its own loss', () => {
       // Whole-image random directions with average pooling only: with max pooling they flip the maximum of some
       // window at any step size, and the finite difference measures that kink, not the gradient.
       const directions = pooling === 'avg' ? [0, 1, 2].map(() => Float32Array.from(x, sign)) : [];
-      // Patches: the last rows and columns, which the poolings of odd sizes drop, and the centre, along the gradient's signs so that the
-      // derivative stands well above the loss's rounding (random where the gradient is 0: a gradient wrongly 0
-      // there would meet a non-zero finite difference).
+      // Patches: the last rows and columns, which the poolings of odd sizes drop, and the centre. Along the
+      // gradient's signs, so that the derivative stands well above the loss's rounding; random where the gradient
+      // is 0, so that a gradient wrongly 0 there meets a non-zero finite difference.
       const band = (inBand: (px: number, py: number) => boolean) =>
         Float32Array.from(x, (_, i) =>
           inBand(Math.floor(i / 3) % width, Math.floor(i / 3 / width)) ? Math.sign(grad[i]!) || sign() : 0,

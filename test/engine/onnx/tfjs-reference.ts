@@ -25,7 +25,10 @@ export async function tfjsEvaluate(
   const net = new VggNetwork(weights);
   const image = (data: Float32Array, width: number, height: number) => tf.tensor4d(data, [1, height, width, 3]);
   const content = image(targets.content.data, targets.content.width, targets.content.height);
-  const styles = targets.styles.map((s) => ({ image: image(s.image.data, s.image.width, s.image.height), weight: s.weight }));
+  const styles = targets.styles.map(({ image: style, weight }) => ({
+    image: image(style.data, style.width, style.height),
+    weight,
+  }));
   // LossSpec weights are final (run weight × layer weight): run weights of 1 pass them through unchanged.
   const settings = {
     ...PRESETS.default,

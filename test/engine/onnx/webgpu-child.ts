@@ -9,9 +9,11 @@ import { GraphBuilder } from '../../../src/engine/onnx/proto.ts';
 const g = new GraphBuilder('child');
 g.output(g.op('Relu', [g.input('x', [2])]), 'y', [2]);
 try {
-  const session = await ort.InferenceSession.create(g.encode(), { executionProviders: ['webgpu'], logSeverityLevel: 4 });
+  const options = { executionProviders: ['webgpu'], logSeverityLevel: 4 } as const;
+  const session = await ort.InferenceSession.create(g.encode(), options);
   const { y } = await session.run({ x: new ort.Tensor('float32', Float32Array.of(-1, 2), [2]) });
   process.stdout.write(`${JSON.stringify({ ok: true, y: Array.from(y!.data as Float32Array) })}\n`);
 } catch (error) {
-  process.stdout.write(`${JSON.stringify({ ok: false, error: error instanceof Error ? error.message : String(error) })}\n`);
+  const message = error instanceof Error ? error.message : String(error);
+  process.stdout.write(`${JSON.stringify({ ok: false, error: message })}\n`);
 }
