@@ -18,7 +18,8 @@ export interface ComputeBackendOptions {
 
 /** Trying one backend: it started (its `info.reason` says how), or why it cannot run here. */
 export type Attempt =
-  | { backend: ComputeBackend }
+  /** `note`: why it is the fallback it is (e.g. no CUDA provider, so the CPU), for the reason text. */
+  | { backend: ComputeBackend; note?: string }
   /** `failure`: something installed did not work (worth a warning), rather than simply not being installed. */
   | { why: string; failure?: unknown };
 
@@ -31,18 +32,63 @@ const tfjs =
     return createTfjsBackend(name, weights, options);
   };
 
-const notYet = (why: string) => (): Promise<Attempt> => Promise.resolve({ why });
+/** ONNX Runtime on one provider; a provider that cannot start here is a reason, not an error. */
+const onnx =
+  (provider: 'cpu' | 'cuda' | 'webgpu', allowSoftwareAdapter = false) =>
+  async (weights: VggWeights, options: ComputeBackendOptions): Promise<Attempt> => {
+    try {
+      const { createOnnxBackend } = await import('./onnx/backend.ts');
+      const backend = await createOnnxBackend(weights, {
+        provider,
+        threads: options.threads,
+        allowSoftwareAdapter,
+        ...(options.logger && { logger: options.logger }),
+      });
+      return { backend };
+    } catch (error) {
+      if (error instanceof BackendUnavailableError) return { why: lowerFirst(error.userMessage.replace(/\.$/, '')) };
+      return { why: `ONNX Runtime (${provider}) failed to start`, failure: error };
+    }
+  };
+
+/** `onnx`: ONNX Runtime on CUDA when its provider is installed, else on the CPU. */
+const onnxCudaOrCpu = async (weights: VggWeights, options: ComputeBackendOptions): Promise<Attempt> => {
+  const cuda = await onnx('cuda')(weights, options);
+  if ('backend' in cuda) return cuda;
+  const cpu = await onnx('cpu')(weights, options);
+  return 'backend' in cpu ? { backend: cpu.backend, note: `${cuda.why}; on the CPU` } : cpu;
+};
+
+/** tfjs-node-gpu, only when TensorFlow really placed its ops on a GPU: on a CPU, ONNX Runtime is faster. */
+const tensorflowOnGpu = async (weights: VggWeights, options: ComputeBackendOptions): Promise<Attempt> => {
+  const attempt = await tfjs('tensorflow')(weights, options);
+  if (!('backend' in attempt) || attempt.backend.info.gpu) return attempt;
+  await attempt.backend.dispose();
+  return { why: 'native TensorFlow found no GPU' };
+};
 
 const ATTEMPTS: Readonly<Record<Named, (weights: VggWeights, options: ComputeBackendOptions) => Promise<Attempt>>> = {
-  onnx: notYet('the ONNX Runtime backend is not available yet'),
-  webgpu: notYet('the WebGPU backend is not available yet'),
+  onnx: onnxCudaOrCpu,
+  // Forced, WebGPU may run on a software adapter (lavapipe): slow, but it checks the GPU path without a GPU.
+  webgpu: onnx('webgpu', true),
   tensorflow: tfjs('tensorflow'),
   wasm: tfjs('wasm'),
   cpu: tfjs('cpu'),
 };
 
-/** `auto` takes the first of these that starts. */
-const AUTO_ORDER: readonly Named[] = ['tensorflow', 'wasm', 'cpu'];
+/**
+ * `auto` takes the first of these that starts: ONNX Runtime on CUDA, then on WebGPU with a hardware adapter
+ * (never a software one), then tfjs-node-gpu with a GPU, then ONNX Runtime on the CPU (3× wasm per core, and
+ * it uses every core), then wasm, then plain JavaScript.
+ */
+const AUTO_ATTEMPTS: readonly (readonly [string, (weights: VggWeights, options: ComputeBackendOptions) => Promise<Attempt>])[] = [
+  ['onnx-cuda', onnx('cuda')],
+  ['onnx-webgpu', onnx('webgpu')],
+  ['tensorflow', tensorflowOnGpu],
+  ['onnx', onnx('cpu')],
+  ['wasm', tfjs('wasm')],
+  ['cpu', tfjs('cpu')],
+];
 
 /** What a forced backend needs, when that is the likely reason it could not start. */
 const NEEDS: Partial<Record<Named, string>> = {
@@ -62,7 +108,10 @@ export async function createComputeBackend(
 
 async function forced(choice: Named, weights: VggWeights, options: ComputeBackendOptions): Promise<ComputeBackend> {
   const attempt = await ATTEMPTS[choice](weights, options);
-  if ('backend' in attempt) return withReason(attempt.backend, `forced by ENGINE_BACKEND=${choice}`);
+  if ('backend' in attempt) {
+    const note = attempt.note === undefined ? '' : ` (${attempt.note})`;
+    return withReason(attempt.backend, `forced by ENGINE_BACKEND=${choice}${note}`);
+  }
   const detail = attempt.failure instanceof Error ? `: ${attempt.failure.message}` : '';
   throw new BackendUnavailableError(
     `ENGINE_BACKEND=${choice} ${NEEDS[choice] ?? 'cannot be used here:'} ${attempt.why}${detail}.`,
@@ -72,8 +121,8 @@ async function forced(choice: Named, weights: VggWeights, options: ComputeBacken
 
 async function automatically(weights: VggWeights, options: ComputeBackendOptions): Promise<ComputeBackend> {
   const skipped: string[] = [];
-  for (const name of AUTO_ORDER) {
-    const attempt = await ATTEMPTS[name](weights, options);
+  for (const [name, attemptTo] of AUTO_ATTEMPTS) {
+    const attempt = await attemptTo(weights, options);
     if ('backend' in attempt) {
       return withReason(attempt.backend, `auto: ${[...skipped, `using ${attempt.backend.info.reason}`].join('; ')}`);
     }
@@ -94,4 +143,9 @@ function withReason(backend: ComputeBackend, reason: string): ComputeBackend {
     createObjective: (loss, targets) => backend.createObjective(loss, targets),
     dispose: () => backend.dispose(),
   };
+}
+
+/** "No WebGPU adapter …" → "no WebGPU adapter …", inside a sentence; acronyms ("ONNX") stay. */
+function lowerFirst(text: string): string {
+  return /^[A-Z][a-z]/.test(text) ? text.charAt(0).toLowerCase() + text.slice(1) : text;
 }

@@ -25,6 +25,7 @@ const tfjsTensors = async () => (await import('@tensorflow/tfjs')).memory().numT
 export const backendsUnderTest: readonly BackendUnderTest[] = [
   { name: 'tfjs-cpu', choice: 'cpu', tolerance: 1e-6, fast: false, liveAllocations: tfjsTensors },
   { name: 'tfjs-wasm', choice: 'wasm', tolerance: 1e-4, fast: true, liveAllocations: tfjsTensors },
+  { name: 'onnx-cpu', choice: 'onnx', tolerance: 1e-4, fast: true },
 ];
 
 export function createBackend(backend: BackendUnderTest, weights: VggWeights): Promise<ComputeBackend> {

@@ -10,16 +10,28 @@ import { makeTinyVggWeights } from '../helpers/tiny-vgg.ts';
 /** Backend selection: ENGINE_BACKEND forced or auto, what each reports, and what importing the engine loads. */
 
 describe('backend selection', () => {
-  it('auto picks WebAssembly when native TensorFlow is not installed, and logs the choice', async () => {
+  it('auto takes ONNX Runtime on the CPU here, saying why each faster path was passed over, and logs it', async () => {
     const { stream, lines } = memoryDestination();
     const logger = createLogger({ destination: stream, format: 'json' });
-    const backend = await createComputeBackend('auto', makeTinyVggWeights(), { logger });
+    const backend = await createComputeBackend('auto', makeTinyVggWeights(), { logger, threads: 2 });
     try {
-      expect(backend.info).toMatchObject({ name: 'wasm', gpu: false, threads: 1 });
-      expect(backend.info.reason).toMatch(/^auto: neither tfjs-node-gpu nor tfjs-node is installed; using WebAssembly$/);
+      expect(backend.info).toMatchObject({ name: 'onnx', gpu: false, threads: 2, device: 'CPU, 2 threads' });
+      // In order: CUDA (not installed), WebGPU (no hardware adapter: software ones are never picked), tfjs-node-gpu.
+      expect(backend.info.reason).toMatch(
+        /^auto: ONNX Runtime's CUDA provider is not available: .*; no WebGPU adapter to use: .*; neither tfjs-node-gpu nor tfjs-node is installed; using /,
+      );
       const logged = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-      expect(logged.at(-1)).toMatchObject({ backend: 'wasm', gpu: false, threads: 1, msg: 'compute backend: wasm' });
-      // The wasm heap has a hard ceiling that runs are checked against.
+      expect(logged.at(-1)).toMatchObject({ backend: 'onnx', gpu: false, threads: 2, msg: 'compute backend: onnx' });
+      expect(backend.memoryLimitBytes).toBeUndefined();
+    } finally {
+      await backend.dispose();
+    }
+  });
+
+  it('wasm reports one thread and the heap ceiling that runs are checked against', async () => {
+    const backend = await createComputeBackend('wasm', makeTinyVggWeights(), { threads: 2 });
+    try {
+      expect(backend.info).toMatchObject({ name: 'wasm', gpu: false, threads: 1, reason: 'forced by ENGINE_BACKEND=wasm' });
       expect(backend.memoryLimitBytes).toBeGreaterThan(2 ** 30);
     } finally {
       await backend.dispose();
@@ -34,10 +46,16 @@ describe('backend selection', () => {
     );
   });
 
-  it.each(['onnx', 'webgpu'] as const)('ENGINE_BACKEND=%s says it is not available yet', async (choice) => {
-    const attempt = createEngine(makeTinyVggWeights(), { backend: choice });
-    await expect(attempt).rejects.toBeInstanceOf(BackendUnavailableError);
-    await expect(attempt).rejects.toThrow(new RegExp(`^ENGINE_BACKEND=${choice} cannot be used here: .* not available yet\\.$`));
+  it('ENGINE_BACKEND=onnx runs ONNX Runtime on the CPU when the CUDA provider is not installed, and says so', async () => {
+    const backend = await createComputeBackend('onnx', makeTinyVggWeights(), { threads: 1 });
+    try {
+      expect(backend.info).toMatchObject({ name: 'onnx', gpu: false, device: 'CPU, 1 thread', threads: 1 });
+      expect(backend.info.reason).toMatch(
+        /^forced by ENGINE_BACKEND=onnx \(ONNX Runtime's CUDA provider is not available: .*ONNXRUNTIME_NODE_INSTALL=cuda12\); on the CPU\)$/,
+      );
+    } finally {
+      await backend.dispose();
+    }
   });
 
   it('a forced cpu backend is used and reported, and the engine says which backend it runs on', async () => {
