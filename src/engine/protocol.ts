@@ -153,6 +153,11 @@ export type ToWorker =
 /** A worker's messages to its parent. */
 export type FromWorker =
   | { type: 'ready'; pid: number; backend: BackendInfo; weights: string; startupMs: number }
+  /**
+   * One log line of the worker's, as pino's JSON object: the parent writes it to its own log (one stream, one
+   * format, the parent's redaction), so that nothing the engine says bypasses it.
+   */
+  | { type: 'log'; entry: Record<string, unknown> }
   /** Start-up failed (bad weights, a forced backend that cannot run); the worker exits after sending it. */
   | { type: 'startup-failed'; failure: StartupFailure }
   | (JobProgressEvent & { jobId: string })

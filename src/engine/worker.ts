@@ -3,6 +3,8 @@
  * engine once, then runs one job at a time and reports it in protocol.ts messages. It knows nothing of Discord or
  * queues. It never outlives its parent: it exits when the IPC channel closes or its parent process is gone.
  */
+import { Writable } from 'node:stream';
+import type { DestinationStream } from 'pino';
 import { isUserFacing } from '../errors/user-facing-error.ts';
 import { encodeFinal, encodePreview, resizeRgb, type EncodedImage } from '../images/index.ts';
 import type { RgbImage } from '../images/rgb-image.ts';
@@ -134,6 +136,23 @@ function send(message: FromWorker): Promise<void> {
     if (!process.connected) return resolve();
     // An error here means the channel closed: the 'disconnect' handler ends the process.
     process.send!(message, undefined, {}, () => resolve());
+  });
+}
+
+/** A log destination that hands each JSON line to the parent, which writes it to its own log. */
+function toParent(): DestinationStream {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line || !process.connected) continue;
+        try {
+          process.send!({ type: 'log', entry: JSON.parse(line) as Record<string, unknown> } satisfies FromWorker);
+        } catch {
+          // The channel closed under us; the 'disconnect' handler ends the process.
+        }
+      }
+      done();
+    },
   });
 }
 
@@ -310,7 +329,7 @@ class Worker {
   }
 
   async #start(init: WorkerInit): Promise<void> {
-    this.#logger = createLogger({ level: init.log.level, format: init.log.format }).child({ worker: process.pid });
+    this.#logger = createLogger({ level: init.log.level, format: 'json', destination: toParent() });
     try {
       this.#engine = await startEngine(init, this.#logger);
     } catch (error) {

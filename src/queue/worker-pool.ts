@@ -16,7 +16,10 @@ import {
 } from '../engine/protocol.ts';
 import type { BackendInfo, BackendName } from '../engine/types.ts';
 import { UserFacingError } from '../errors/user-facing-error.ts';
+import { pino } from 'pino';
 import type { Logger } from '../log/logger.ts';
+
+const LOG_METHODS = { trace: 'trace', debug: 'debug', info: 'info', warn: 'warn', error: 'error', fatal: 'fatal' } as const;
 
 /**
  * The engine worker processes of one machine: forks them (src/engine/worker.ts), sizes the pool from the backend
@@ -429,6 +432,9 @@ export class WorkerPool {
       case 'startup-failed':
         worker.startupFailure = message.failure;
         return;
+      case 'log':
+        this.#relayLog(worker, message.entry);
+        return;
       case 'started':
       case 'retrying':
       case 'progress': {
@@ -458,6 +464,14 @@ export class WorkerPool {
       default:
         this.#logger.warn({ pid: worker.pid, type: (message as { type?: unknown })?.type }, 'unknown worker message ignored');
     }
+  }
+
+  /** A worker's log line, written by this process's logger with the worker's pid. */
+  #relayLog(worker: PoolWorker, entry: Record<string, unknown>): void {
+    const { level, msg, time: _time, pid: _pid, hostname: _host, ...fields } = entry;
+    const label = typeof level === 'number' ? pino.levels.labels[level] : undefined;
+    const write = label && label in LOG_METHODS ? LOG_METHODS[label as keyof typeof LOG_METHODS] : 'info';
+    this.#logger[write]({ ...fields, worker: worker.pid }, typeof msg === 'string' ? msg : '');
   }
 
   /** The worker's current run, if `jobId` is it and it has not ended. */

@@ -252,6 +252,18 @@ describe('WorkerPool, each test with its own pool', () => {
     expect(pool.status().workers.map((w) => w.pid)).not.toContain(frozen);
   });
 
+  it('writes the workers’ log lines through its own logger, with the worker’s pid', async () => {
+    const { pool, logs } = makePool(weights.dir, {}, 'info');
+    pools.push(pool);
+    await pool.start();
+    const [worker] = pool.status().workers;
+    await waitFor(() => logs().some((l) => l.msg === 'engine worker ready' && l.worker === worker!.pid), 5000, 'the relayed line');
+    const relayed = logs().find((l) => l.msg === 'engine worker ready' && l.worker === worker!.pid)!;
+    expect(relayed).toMatchObject({ level: 30, backend: 'wasm', weights: 'tiny test model' });
+    // The worker's own compute-backend line comes through the same way, at its level.
+    expect(logs().some((l) => l.msg === 'compute backend: wasm' && l.worker === worker!.pid)).toBe(true);
+  });
+
   it('rejects start() with one clear line when the weights are bad, and leaves no worker', async () => {
     const file = path.join(path.dirname(weights.dir), 'not-weights.json');
     await writeFile(file, '{"this is": "not a model"}');
