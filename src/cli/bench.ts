@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { BACKENDS, type BackendChoice } from '../config/index.ts';
 import { readConfigOrExit } from '../config/index.ts';
@@ -5,7 +6,7 @@ import { createBenchmark } from '../engine/index.ts';
 import { loadWeights } from '../weights/index.ts';
 
 /**
- * `npm run bench -- --size 256 --iters 5 [--backend NAME] [--weights DIR] [--json]`: times full loss evaluations
+ * `npm run bench -- --size 256 --iters 5 [--backend NAME] [--threads N] [--weights DIR] [--json]`: times full loss evaluations
  * through the compute backend (VGG19 through block5_conv1, five Gram style layers, content, TV, forward pass and
  * image gradient, image upload and gradient download) after two warm-up evaluations. Prints a line per
  * evaluation on a terminal, a summary, and as its last line
@@ -29,6 +30,7 @@ const program = new Command('npm run bench')
   .option('--warmup <n>', 'untimed iterations first', wholeNumber(0, 100), 2)
   .option('-w, --weights <path>', 'real VGG19 weights (default: random weights of the real shapes)')
   .option('-b, --backend <name>', `${BACKENDS.join(', ')} (default: ENGINE_BACKEND)`)
+  .option('-t, --threads <n>', 'CPU threads, for ONNX Runtime (default: ENGINE_THREADS, else all cores)', wholeNumber(1, 256))
   .option('--json', 'print only the JSON line')
   .parse();
 const options = program.opts<{
@@ -37,6 +39,7 @@ const options = program.opts<{
   warmup: number;
   weights?: string;
   backend?: string;
+  threads?: number;
   json?: boolean;
 }>();
 
@@ -49,7 +52,8 @@ if (!(BACKENDS as readonly string[]).includes(choice)) {
 
 try {
   const weights = options.weights ? await loadWeights(options.weights) : undefined;
-  const bench = await createBenchmark({ size: options.size, weights, backend: choice as BackendChoice });
+  const threads = options.threads ?? config.engine.threads ?? os.availableParallelism();
+  const bench = await createBenchmark({ size: options.size, weights, backend: choice as BackendChoice, threads });
   const backend = bench.backend;
   const live = !options.json && process.stderr.isTTY;
   const times: number[] = [];

@@ -2,7 +2,7 @@ import type { BackendChoice } from '../config/schema.ts';
 import type { ConvLayerWeights, VggWeights } from '../weights/types.ts';
 import { VGG19_LAYERS, type VggLayerName } from '../weights/vgg19-layout.ts';
 import { createComputeBackend } from './backends.ts';
-import type { CaffeImage, Objective } from './compute.ts';
+import type { CaffeImage, ComputeBackend, Objective } from './compute.ts';
 import { seededRandom } from './pixels.ts';
 import { PRESETS } from './presets.ts';
 import { lossSpec } from './run.ts';
@@ -13,7 +13,10 @@ export interface BenchmarkOptions {
   size: number;
   /** Real weights; random ones of the real VGG19 shapes otherwise (timing does not depend on the values). */
   weights?: VggWeights;
-  backend: BackendChoice;
+  /** A backend choice as ENGINE_BACKEND, or a backend already started (its owner disposes it, not the benchmark). */
+  backend: BackendChoice | ComputeBackend;
+  /** CPU threads, for backends that can be told. */
+  threads?: number;
 }
 
 export interface Benchmark {
@@ -29,7 +32,12 @@ export interface Benchmark {
  * `npm run bench`.
  */
 export async function createBenchmark(options: BenchmarkOptions): Promise<Benchmark> {
-  const compute = await createComputeBackend(options.backend, options.weights ?? randomVggWeights('block5_conv1'));
+  const compute =
+    typeof options.backend === 'string'
+      ? await createComputeBackend(options.backend, options.weights ?? randomVggWeights('block5_conv1'), {
+          threads: options.threads,
+        })
+      : options.backend;
   let objective: Objective;
   try {
     const image = (seed: number) => randomImage(options.size, seed);
@@ -38,7 +46,7 @@ export async function createBenchmark(options: BenchmarkOptions): Promise<Benchm
       styles: [{ image: image(2), weight: 1 }],
     });
   } catch (error) {
-    await compute.dispose();
+    if (compute !== options.backend) await compute.dispose();
     throw error;
   }
   const x = randomImage(options.size, 3).data;
@@ -47,7 +55,7 @@ export async function createBenchmark(options: BenchmarkOptions): Promise<Benchm
     step: async () => (await objective.evaluate(x)).loss,
     dispose: async () => {
       objective.dispose();
-      await compute.dispose();
+      if (compute !== options.backend) await compute.dispose();
     },
   };
 }
