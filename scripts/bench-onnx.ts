@@ -18,6 +18,7 @@ import { loadWeights } from '../src/weights/index.ts';
  *   npx tsx scripts/bench-onnx.ts --sizes 256 --rounds 5 --no-wasm
  *   npx tsx scripts/bench-onnx.ts --webgpu --sizes 64,128   # WebGPU on whatever adapter (software allowed)
  *   npx tsx scripts/bench-onnx.ts --child --size 256 --threads 2   # one ONNX measurement, a JSON line
+ *     (--pooling max, --spinning, --provider webgpu|cuda, --weights DIR: variants of that measurement)
  *
  * The iteration is `npm run bench`'s: VGG19 through block5_conv1, Gram style losses on block1..5_conv1, content
  * on block4_conv2, TV, the default preset's weights and average pooling, random images, random weights of the
@@ -38,6 +39,7 @@ const { values: args } = parseArgs({
     webgpu: { type: 'boolean', default: false },
     weights: { type: 'string' },
     spinning: { type: 'boolean', default: false },
+    pooling: { type: 'string', default: 'avg' },
     'no-torch': { type: 'boolean', default: false },
     'no-wasm': { type: 'boolean', default: false },
   },
@@ -85,7 +87,7 @@ async function child(): Promise<void> {
     content: settings.contentLayers.map((l) => ({ layer: l.layer, weight: l.weight * settings.contentWeight })),
     style: settings.styleLayers.map((l) => ({ layer: l.layer, weight: l.weight * settings.styleWeight })),
     tvWeight: settings.tvWeight,
-    pooling: settings.pooling,
+    pooling: args.pooling === 'max' ? 'max' : 'avg',
     normalization: settings.lossNormalization,
   };
   const random = (seed: number) => {

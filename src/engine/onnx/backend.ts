@@ -343,10 +343,13 @@ class OnnxComputeBackend implements OnnxBackend {
     };
     if (this.info.name === 'onnx-webgpu') feeds = await this.#toDevice(feeds);
     try {
+      // No memory pattern: ORT plans it from the first run and then allocates it as one more block beside what the
+      // arena already holds from that run. Without it, peak RSS at 512 px fell from about 1.57 to 1.18 GB at the
+      // same speed (bench-onnx.ts, alternating runs).
       const cached = await this.#objectives.lease(JSON.stringify(layout), () =>
         this.#createSession('objective', `${width}x${height}`, () => objectiveGraph(this.#layers, layout), {
           enableCpuMemArena: true,
-          enableMemPattern: true,
+          enableMemPattern: false,
         }),
       );
       return new OnnxObjective(cached, width, height, feeds, () => this.#objectives.release(cached));
