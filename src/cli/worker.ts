@@ -15,7 +15,7 @@ const redisUrl = config.redis.url?.reveal();
 if (redisUrl === undefined) {
   process.stderr.write(
     'config: REDIS_URL is missing: `npm run worker` takes its jobs from the Redis queue the bot uses; ' +
-      'set REDIS_URL to the same URL as the bot (see docs/scaling-out.md)\n',
+      'set REDIS_URL to the same URL as the bot (see "Scaling out" in README.md)\n',
   );
   process.exit(1);
 }

@@ -19,7 +19,7 @@ describe('npm run worker', () => {
     const result = await runWorker({});
     expect(result.code).toBe(1);
     expect(result.stderr.trim().split('\n')).toEqual([
-      'config: REDIS_URL is missing: `npm run worker` takes its jobs from the Redis queue the bot uses; set REDIS_URL to the same URL as the bot (see docs/scaling-out.md)',
+      'config: REDIS_URL is missing: `npm run worker` takes its jobs from the Redis queue the bot uses; set REDIS_URL to the same URL as the bot (see "Scaling out" in README.md)',
     ]);
   });
 
