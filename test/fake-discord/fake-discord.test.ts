@@ -465,9 +465,9 @@ describe('fake Discord with a real discord.js client', () => {
     const curators = fake.addRole('Curators');
     const client = await loginTestClient(fake);
     cleanups.push(() => client.destroy());
-    const seen = nextInteraction(client, async (interaction) => {
-      if (!interaction.inCachedGuild()) throw new Error('expected a cached guild');
-      return interaction.member.roles.cache.map((role) => role.name).sort();
+    const seen = nextInteraction(client, (interaction) => {
+      if (!interaction.inCachedGuild()) return Promise.reject(new Error('expected a cached guild'));
+      return Promise.resolve(interaction.member.roles.cache.map((role) => role.name).sort());
     });
     fake.interactions.slashCommand({ name: 'x', member: { roles: [curators.id] } });
     expect(await seen).toEqual(['@everyone', 'Curators']);
