@@ -3,6 +3,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
+  ApplicationCommandType,
   Client,
   Events,
   GatewayIntentBits,
@@ -88,14 +89,16 @@ export async function registerCommands(
   rest: REST,
   config: Config,
   commands: ReadonlyMap<string, CommandModule>,
-): Promise<{ scope: 'guild' | 'global'; guildId: string | undefined; names: string[] }> {
+): Promise<{ scope: 'guild' | 'global'; guildId: string | undefined; names: string[]; labels: string[] }> {
   const applicationId =
     config.discord.applicationId ?? ((await rest.get(Routes.currentApplication())) as RESTGetCurrentApplicationResult).id;
   const body = [...commands.values()].map((command) => command.data(config).toJSON());
   const guildId = config.discord.guildId;
   const route = guildId ? Routes.applicationGuildCommands(applicationId, guildId) : Routes.applicationCommands(applicationId);
   await rest.put(route, { body });
-  return { scope: guildId ? 'guild' : 'global', guildId, names: body.map((c) => c.name) };
+  // How members reach each one: `/stylize`, or “Stylize this image” in a message's Apps menu.
+  const labels = body.map((c) => (c.type === ApplicationCommandType.Message ? `“${c.name}” (on messages)` : `/${c.name}`));
+  return { scope: guildId ? 'guild' : 'global', guildId, names: body.map((c) => c.name), labels };
 }
 
 export interface BotDependencies extends QueueDependencies {

@@ -20,6 +20,8 @@ export interface Harness {
   bot: RunningBot;
   /** Every JSON log line the bot wrote. */
   logs: string[];
+  /** DATA_DIR: saved styles and kept inputs (removed on close unless the test passed its own). */
+  dataDir: string;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     LOG_LEVEL: 'debug',
     VGG19_WEIGHTS: path.join(model.dir, 'tiny'),
     WEIGHTS_DIR: model.dir,
+    DATA_DIR: path.join(model.dir, 'data'),
     ENGINE_BACKEND: 'wasm',
     // One worker: the tests that need a line of waiting jobs get one, and each bot start forks only one process.
     ENGINE_WORKERS: '1',
@@ -64,6 +67,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     fake,
     bot,
     logs: lines,
+    dataDir: config.data.dir,
     async close() {
       if (closed) return;
       closed = true;
