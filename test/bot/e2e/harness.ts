@@ -34,10 +34,12 @@ export async function writeTinyModel(): Promise<{ dir: string; remove: () => Pro
 
 /**
  * The real bot (discord.js, the queue, engine worker processes on a tiny VGG19, sharp) against the fake Discord.
- * Only the configuration points it there; `env` overrides settings per test.
+ * Only the configuration points it there; `env` overrides settings per test. `options.fake` starts the bot against
+ * an existing fake (a restart: the messages stay), which close() then leaves open.
  */
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
-  const fake = await startFakeDiscord();
+export async function startHarness(env: Record<string, string> = {}, options: { fake?: FakeDiscord } = {}): Promise<Harness> {
+  const ownFake = options.fake === undefined;
+  const fake = options.fake ?? (await startFakeDiscord());
   const model = await writeTinyModel();
   const config = loadConfig({
     ...fake.env(),
@@ -58,7 +60,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   try {
     bot = await startBot(config, { logger, weightsShapes: 'consistent' });
   } catch (error) {
-    await fake.close();
+    if (ownFake) await fake.close();
     await model.remove();
     throw error;
   }
@@ -72,7 +74,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       if (closed) return;
       closed = true;
       await bot.stop();
-      await fake.close();
+      if (ownFake) await fake.close();
       await model.remove();
     },
   };
