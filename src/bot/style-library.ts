@@ -73,6 +73,12 @@ export function styleValue(style: NamedStyle): string {
 const NAME = /^[\p{L}\p{N}][\p{L}\p{N} '’&().,!?+-]*$/u;
 export const NAME_MAX_LENGTH = 40;
 const key = (name: string) => name.trim().toLowerCase();
+/** How a gallery style is recognised however it is typed: "starry-night", "The Starry Night", "starry night". */
+const looseKey = (name: string) =>
+  key(name)
+    .replace(/^the\s+/, '')
+    .replace(/[\s_-]+/g, ' ');
+const galleryByName = (name: string) => GALLERY.find((g) => looseKey(g.id) === looseKey(name) || looseKey(g.title) === looseKey(name));
 
 export class StyleLibrary {
   readonly #db: Db;
@@ -91,7 +97,7 @@ export class StyleLibrary {
   find(guildId: string | undefined, text: string): NamedStyle | undefined {
     const wanted = key(text);
     if (wanted === '') return undefined;
-    const gallery = GALLERY.find((g) => g.id === wanted || key(g.title) === wanted);
+    const gallery = galleryByName(wanted);
     if (gallery) return { kind: 'gallery', style: gallery };
     if (!guildId) return undefined;
     const row = this.#db.prepare('SELECT name FROM saved_styles WHERE guild_id = ? AND name_key = ?').get(guildId, wanted) as
@@ -172,7 +178,7 @@ export function checkStyleName(name: string): string | undefined {
   if (trimmed.length === 0 || trimmed.length > NAME_MAX_LENGTH || !NAME.test(trimmed)) {
     return `A style name is 1 to ${NAME_MAX_LENGTH} letters, digits and spaces (also - ' & ( ) . , ! ? +), starting with a letter or digit.`;
   }
-  if (GALLERY.some((g) => g.id === key(trimmed) || key(g.title) === key(trimmed))) {
+  if (galleryByName(trimmed)) {
     return `“${trimmed}” is the name of a built-in style. Please choose another name.`;
   }
   return undefined;
