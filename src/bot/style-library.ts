@@ -164,7 +164,11 @@ export class StyleLibrary {
 
   /** The encoded image of a style: a gallery JPEG from assets/styles, or a saved style's PNG. */
   async bytes(guildId: string | undefined, style: NamedStyle): Promise<Uint8Array | undefined> {
-    if (style.kind === 'gallery') return readFile(path.join(GALLERY_DIR, `${style.style.id}.jpg`));
+    if (style.kind === 'gallery') {
+      // By the list's own id, never a path taken from stored data.
+      const known = GALLERY.find((g) => g.id === style.style.id);
+      return known ? readFile(path.join(GALLERY_DIR, `${known.id}.jpg`)) : undefined;
+    }
     const row = this.#db.prepare('SELECT png FROM saved_styles WHERE guild_id = ? AND name_key = ?').get(guildId ?? '', key(style.name)) as
       | { png: Buffer }
       | undefined;
