@@ -7,6 +7,9 @@
  * delay (p99, max; perf_hooks.monitorEventLoopDelay) and its peak RSS. The fake Discord runs in this process too,
  * so the RSS is an upper bound for the bot alone.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
@@ -28,7 +31,9 @@ const options = new Command('npm run bench:bot')
   .opts<{ size: string; jobs: string; iterations: string; backend: string; workers?: string; json?: boolean }>();
 
 const fake = await startFakeDiscord();
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'stylebot-bench-'));
 const config = loadConfig({
+  DATA_DIR: dataDir,
   ...fake.env(),
   REGISTER_COMMANDS_ON_START: 'true',
   VGG19_WEIGHTS: SHARED_VGG19,
@@ -105,5 +110,6 @@ const result = {
 };
 await bot.stop();
 await fake.close();
+await rm(dataDir, { recursive: true, force: true });
 if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 else process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -1,19 +1,11 @@
-import type { Config } from '../config/index.ts';
 import { UserFacingError } from '../errors/user-facing-error.ts';
-import {
-  decodeContentImage,
-  decodeLimitsFromConfig,
-  decodeStyleImage,
-  formatBytes,
-  type DecodedImage,
-} from '../images/index.ts';
-import { isAllowedUrl, type StylizeChoices } from './stylize-options.ts';
+import { formatBytes } from '../images/index.ts';
+import { isAllowedUrl } from './stylize-options.ts';
 
 /**
- * Attachments from Discord's CDN, downloaded defensively (allow-listed hosts on every redirect hop, a byte cap
- * enforced while streaming, a time limit) and decoded by the hardened image pipeline into engine inputs.
+ * Attachments from Discord's CDN, downloaded defensively: allow-listed hosts on every redirect hop, a byte cap
+ * enforced while streaming, a time limit. The hardened image pipeline (src/images) decodes what comes back.
  */
-
 
 export class AttachmentError extends UserFacingError {}
 
@@ -117,53 +109,4 @@ async function readCapped(body: ReadableStream<Uint8Array>, maxBytes: number, la
 
 function tooLarge(label: string, maxBytes: number): AttachmentError {
   return new AttachmentError(`The ${label} image is larger than ${formatBytes(maxBytes)}. Please upload a smaller file.`);
-}
-
-export interface FetchedImages {
-  /** At the output size. */
-  content: DecodedImage;
-  /** Sized for the output and the style scale. */
-  styles: DecodedImage[];
-  /** Notes for the user (first frame of an animation used, enlarged, ...). */
-  notes: string[];
-}
-
-/**
- * Downloads every attachment at once, then decodes the content straight to the output size and each style to
- * its size for that output. Errors carry the images pipeline's or the download's user message. The first
- * failed download stops the others; `stop` (shutdown) stops them all and skips the decoding still to do.
- */
-export async function fetchStylizeImages(
-  input: StylizeChoices,
-  config: Config,
-  stop?: AbortSignal,
-): Promise<FetchedImages> {
-  const limits = {
-    allowedHosts: config.discord.attachmentHosts,
-    maxBytes: config.images.maxUploadBytes,
-    timeoutMs: config.bot.downloadTimeoutMs,
-  };
-  const siblingFailed = new AbortController();
-  const signal = stop ? AbortSignal.any([siblingFailed.signal, stop]) : siblingFailed.signal;
-  const [contentBytes, ...styleBytes] = await Promise.all(
-    [input.content, ...input.styles].map((a) =>
-      downloadAttachment(a.url, limits, a.label, signal).catch((error: unknown) => {
-        siblingFailed.abort();
-        throw error;
-      }),
-    ),
-  );
-  stop?.throwIfAborted();
-  const decodeLimits = decodeLimitsFromConfig(config.images);
-  const content = await decodeContentImage(contentBytes!, decodeLimits, {
-    requested: input.size,
-    max: config.images.maxSize,
-  });
-  const styles: DecodedImage[] = [];
-  for (const [index, bytes] of styleBytes.entries()) {
-    stop?.throwIfAborted();
-    styles.push(await decodeStyleImage(bytes, decodeLimits, content, input.styleScale, input.styles[index]!.label));
-  }
-  const notes = [content, ...styles].map((image) => image.note).filter((note): note is string => note !== undefined);
-  return { content, styles, notes };
 }

@@ -3,13 +3,16 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
+  ApplicationCommandType,
   Client,
   Events,
   GatewayIntentBits,
   MessageFlags,
   Routes,
+  type AutocompleteInteraction,
   type ChatInputCommandInteraction,
   type Interaction,
+  type MessageContextMenuCommandInteraction,
   type REST,
   type RESTGetCurrentApplicationResult,
   type RESTPostAPIApplicationCommandsJSONBody,
@@ -20,9 +23,14 @@ import { createLogger, type Logger } from '../log/logger.ts';
 import type { StylizeQueue } from '../queue/contract.ts';
 import { createStylizeQueue, STOP_TIMEOUT_MS, type QueueDependencies } from '../queue/index.ts';
 import { randomJobId } from '../queue/job-id.ts';
-import { CANCEL_PREFIX, INTERNAL_ERROR_TEXT } from './job-messages.ts';
+import { openDatabase, type Db } from './database.ts';
+import { CANCEL_PREFIX, INTERNAL_ERROR_TEXT, REMIX_PREFIX, STYLE_PICK_PREFIX } from './job-messages.ts';
 import { JobMessages, type Delivery } from './job-reply.ts';
+import { KeptInputs } from './kept-inputs.ts';
+import { handleRemixButton } from './remix.ts';
+import { StyleLibrary } from './style-library.ts';
 import { handleCancelButton, Preparations, RequestFailure } from './stylize-flow.ts';
+import { handleStylePick, PendingPicks } from './stylize-this-image.ts';
 
 /**
  * The Discord side of the bot: start-up, the command modules, routing interactions, shutdown. Everything heavy
@@ -39,15 +47,23 @@ export interface BotContext {
   messages: JobMessages;
   /** Requests downloading their images; shutdown stops them. */
   preparing: Preparations;
+  /** The gallery and each server's saved styles. */
+  styles: StyleLibrary;
+  /** Inputs of recent jobs, for their remix buttons. */
+  kept: KeptInputs;
+  /** "Stylize this image" menus waiting for a choice. */
+  picks: PendingPicks;
 }
 
 /**
  * The shape of every module in commands/, as in the discord.js guide: `data` describes the command (a function of
- * the config because option ranges follow the server's limits) and `execute` runs it.
+ * the config because option ranges follow the server's limits), `execute` runs it, and `autocomplete`, when the
+ * command has options that suggest values, answers what a member is typing.
  */
 export interface CommandModule {
   data(config: Config): { name: string; toJSON(): RESTPostAPIApplicationCommandsJSONBody };
-  execute(interaction: ChatInputCommandInteraction, context: BotContext): Promise<void>;
+  execute(interaction: ChatInputCommandInteraction | MessageContextMenuCommandInteraction, context: BotContext): Promise<void>;
+  autocomplete?(interaction: AutocompleteInteraction, context: BotContext): Promise<void>;
 }
 
 export const COMMANDS_DIR = fileURLToPath(new URL('../../commands/', import.meta.url));
@@ -73,14 +89,16 @@ export async function registerCommands(
   rest: REST,
   config: Config,
   commands: ReadonlyMap<string, CommandModule>,
-): Promise<{ scope: 'guild' | 'global'; guildId: string | undefined; names: string[] }> {
+): Promise<{ scope: 'guild' | 'global'; guildId: string | undefined; names: string[]; labels: string[] }> {
   const applicationId =
     config.discord.applicationId ?? ((await rest.get(Routes.currentApplication())) as RESTGetCurrentApplicationResult).id;
   const body = [...commands.values()].map((command) => command.data(config).toJSON());
   const guildId = config.discord.guildId;
   const route = guildId ? Routes.applicationGuildCommands(applicationId, guildId) : Routes.applicationCommands(applicationId);
   await rest.put(route, { body });
-  return { scope: guildId ? 'guild' : 'global', guildId, names: body.map((c) => c.name) };
+  // How members reach each one: `/stylize`, or “Stylize this image” in a message's Apps menu.
+  const labels = body.map((c) => (c.type === ApplicationCommandType.Message ? `“${c.name}” (on messages)` : `/${c.name}`));
+  return { scope: guildId ? 'guild' : 'global', guildId, names: body.map((c) => c.name), labels };
 }
 
 export interface BotDependencies extends QueueDependencies {
@@ -97,9 +115,13 @@ export interface RunningBot {
 /** How long shutdown waits for final messages to reach Discord once the queue has stopped. */
 export const DELIVERY_WAIT_MS = 10_000;
 
+/** How often kept inputs past their retention are deleted (each new job also triggers a sweep). */
+const SWEEP_INTERVAL_MS = 10 * 60 * 1000;
+
 /**
- * Start-up in the order that fails fastest and clearest: the queue (its engine workers load the weights and
- * refuse to start on bad ones) → commands → login. Anything that throws here stops the bot before users see it.
+ * Start-up in the order that fails fastest and clearest: the data folder and its database → the queue (its engine
+ * workers load the weights and refuse to start on bad ones) → commands → login. Anything that throws here stops
+ * the bot before users see it.
  */
 export async function startBot(config: Config, dependencies: BotDependencies = {}): Promise<RunningBot> {
   const token = config.discord.token;
@@ -107,14 +129,53 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
   const logger =
     dependencies.logger ?? createLogger({ level: config.log.level, format: config.log.format, secrets: [token.reveal()] });
 
+  const db = openDatabase(config.data.dir);
+  const kept = new KeptInputs(db, {
+    dir: path.join(config.data.dir, 'kept'),
+    retentionMs: config.data.remixRetentionMs,
+    maxBytes: config.data.remixMaxBytes,
+    logger,
+  });
+  const strays = kept.removeStrayFiles();
+  const usage = kept.sweep();
+  logger.info({ dataDir: config.data.dir, strays, ...usage }, 'data folder ready');
+  const sweeper = setInterval(() => {
+    try {
+      kept.sweep();
+    } catch (error) {
+      logger.warn({ err: error }, 'could not sweep the kept inputs');
+    }
+  }, SWEEP_INTERVAL_MS).unref();
+  const closeData = (d: Db) => {
+    clearInterval(sweeper);
+    d.close();
+  };
+
   const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: config.discord.apiUrl } });
   const messages = new JobMessages({ rest: client.rest, minProgressIntervalMs: config.bot.progressIntervalMs, logger });
-  const queue = await createStylizeQueue<Delivery>(config, { ...dependencies, logger });
-  const context: BotContext = { config, queue, rest: client.rest, logger, messages, preparing: new Preparations() };
+  let queue: StylizeQueue<Delivery>;
+  try {
+    queue = await createStylizeQueue<Delivery>(config, { ...dependencies, logger });
+  } catch (error) {
+    closeData(db);
+    throw error;
+  }
+  const context: BotContext = {
+    config,
+    queue,
+    rest: client.rest,
+    logger,
+    messages,
+    preparing: new Preparations(),
+    styles: new StyleLibrary(db, { maxPerServer: config.data.maxStylesPerServer }),
+    kept,
+    picks: new PendingPicks(),
+  };
   try {
     await queue.start(messages.sink);
   } catch (error) {
     await queue.shutdown().catch(() => undefined);
+    closeData(db);
     throw error;
   }
   const commands = await loadCommands(config);
@@ -136,6 +197,7 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
   } catch (error) {
     await client.destroy();
     await queue.shutdown().catch(() => undefined);
+    closeData(db);
     throw error;
   }
 
@@ -161,27 +223,35 @@ export async function startBot(config: Config, dependencies: BotDependencies = {
       // Requests still downloading are not in the queue yet; they stop now and tell their users.
       await Promise.all([queue.shutdown(), settleWithin(context.preparing.stopAll(), DELIVERY_WAIT_MS)]);
       await client.destroy();
+      closeData(db);
       logger.info('shut down cleanly');
     })());
   return { client, context, stop };
 }
 
-/** Sends each interaction to its command or button handler; nothing a handler throws escapes. */
+/** Sends each interaction to its command, autocomplete, button or menu handler; nothing a handler throws escapes. */
 export function routeInteractions(
   commands: ReadonlyMap<string, CommandModule>,
   context: BotContext,
 ): (interaction: Interaction) => Promise<void> {
   return async (interaction) => {
     try {
-      if (interaction.isChatInputCommand()) {
+      if (interaction.isChatInputCommand() || interaction.isMessageContextMenuCommand()) {
         const command = commands.get(interaction.commandName);
         if (!command) {
           await interaction.reply({ content: 'I do not know that command any more.', flags: MessageFlags.Ephemeral });
           return;
         }
         await command.execute(interaction, context);
+      } else if (interaction.isAutocomplete()) {
+        const command = commands.get(interaction.commandName);
+        await (command?.autocomplete ? command.autocomplete(interaction, context) : interaction.respond([]));
       } else if (interaction.isButton() && interaction.customId.startsWith(CANCEL_PREFIX)) {
         await handleCancelButton(interaction, context);
+      } else if (interaction.isButton() && interaction.customId.startsWith(REMIX_PREFIX)) {
+        await handleRemixButton(interaction, context);
+      } else if (interaction.isStringSelectMenu() && interaction.customId.startsWith(STYLE_PICK_PREFIX)) {
+        await handleStylePick(interaction, context);
       }
     } catch (thrown) {
       // The id shown to the user, and under which the log has the detail.

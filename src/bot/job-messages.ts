@@ -1,8 +1,20 @@
-import { ActionRowBuilder, ButtonBuilder, ButtonStyle, type RawFile } from 'discord.js';
+import {
+  ActionRowBuilder,
+  ButtonBuilder,
+  ButtonStyle,
+  StringSelectMenuBuilder,
+  type APIActionRowComponent,
+  type APIComponentInMessageActionRow,
+  type RawFile,
+} from 'discord.js';
 import type { EncodedBytes, ProgressInfo, ResultInfo } from '../engine/protocol.ts';
 import type { CancelledBy, QueueSnapshot } from '../queue/contract.ts';
+import { describeOptions } from './stylize-options.ts';
 
-/** What every message about a job says, and how one state of a job's message is sent to Discord. */
+/**
+ * What every message about a job says, its buttons and menus (and so every custom id the bot hands out), and how
+ * one state of a job's message is sent to Discord.
+ */
 
 /** What one state of a job's message shows. */
 export interface ReplyPayload {
@@ -11,14 +23,62 @@ export interface ReplyPayload {
   file?: { name: string; data: Uint8Array; contentType: string };
   /** Shows a Cancel button for this job id. */
   cancelJobId?: string;
+  /** Shows the remix buttons of a finished job. */
+  remix?: RemixControls;
 }
 
+/**
+ * What the messages say about a request besides the job's own events: plain data stored with the job (its
+ * Delivery), written when the job is submitted.
+ */
+export interface JobAbout {
+  /** The first line of every state, e.g. a remix's link to the result it came from. */
+  heading?: string;
+  /** The styles by name ("The Starry Night by Vincent van Gogh (1889)", "your upload"). */
+  styles: string[];
+  /** What the result's options line needs besides the settings that ran. */
+  preset: string | undefined;
+  size: number;
+  styleScale: number;
+  blend: number[];
+  /** Set when the inputs were kept for remixing: the result gets the remix buttons. */
+  remix?: { biggerSize: number | undefined };
+}
+
+/** The remix buttons of one result, as they should look (see remix.ts for what each does). */
+export interface RemixControls {
+  jobId: string;
+  canStrengthen: boolean;
+  canSoften: boolean;
+  colorsKept: boolean;
+  /** The size ⬆️ Bigger would ask for; undefined when the result is already the largest allowed. */
+  biggerSize: number | undefined;
+}
+
+// Every custom id the bot puts on a component starts with one of these; the router dispatches on them.
 export const CANCEL_PREFIX = 'cancel:';
+export const REMIX_PREFIX = 'remix:';
+export const STYLE_PICK_PREFIX = 'pick:';
+
+export const REMIX_ACTIONS = ['again', 'stronger', 'softer', 'colors', 'bigger'] as const;
+export type RemixAction = (typeof REMIX_ACTIONS)[number];
+
+/** `remix:stronger:7KQ2MX` → the action and the source job; undefined for anything else. */
+export function parseRemixId(customId: string): { action: RemixAction; jobId: string } | undefined {
+  const [prefix, action, jobId, ...rest] = customId.split(':');
+  if (`${prefix}:` !== REMIX_PREFIX || rest.length > 0 || !jobId) return undefined;
+  return REMIX_ACTIONS.includes(action as RemixAction) ? { action: action as RemixAction, jobId } : undefined;
+}
 
 const tag = (jobId: string) => `job \`${jobId}\``;
 
 export function downloadingMessage(): ReplyPayload {
   return { content: '📥 Fetching your images…' };
+}
+
+/** A request whose images are all at hand (a remix): nothing to download. */
+export function preparingMessage(): ReplyPayload {
+  return { content: '📥 Preparing the images…' };
 }
 
 export function queuedMessage(jobId: string, position: number): ReplyPayload {
@@ -54,13 +114,30 @@ export function progressMessage(jobId: string, progress: ProgressInfo, preview: 
   };
 }
 
-export function completedMessage(jobId: string, result: ResultInfo, notes: readonly string[]): ReplyPayload {
+/**
+ * The result: what it is, the artworks, and the settings that made it as /stylize options with the seed, so that
+ * anyone can make it again. `about` is absent for jobs submitted by a bot from before it existed.
+ */
+export function completedMessage(
+  jobId: string,
+  result: ResultInfo,
+  delivery: { notes: readonly string[]; about?: JobAbout },
+  remix?: RemixControls,
+): ReplyPayload {
   const { image, settings } = result;
+  const { notes, about } = delivery;
+  const options = describeOptions({
+    preset: about?.preset,
+    size: about?.size ?? Math.max(image.width, image.height),
+    styleScale: about?.styleScale ?? 1,
+    blend: about?.blend ?? [],
+    settings,
+  });
   const lines = [
     `✅ Done · ${image.width}×${image.height} · ${result.iterations} iterations · ` +
-      `${formatDuration(result.seconds * 1000)} · ${result.backend}`,
-    `weights: content ${formatWeight(settings.contentWeight)} · style ${formatWeight(settings.styleWeight)} · ` +
-      `tv ${formatWeight(settings.tvWeight)} · seed ${settings.seed ?? '?'} · ${tag(jobId)}`,
+      `${formatDuration(result.seconds * 1000)} · ${result.backend} · ${tag(jobId)}`,
+    ...(about && about.styles.length > 0 ? [`🖼️ ${about.styles.join(' + ')}`] : []),
+    `⚙️ ${options}`,
   ];
   if (result.stopReason === 'time-limit') {
     lines.push(`⏱️ Stopped at the time limit after ${result.iterations} iterations: this is the best image so far.`);
@@ -74,6 +151,7 @@ export function completedMessage(jobId: string, result: ResultInfo, notes: reado
   return {
     content: lines.join('\n'),
     file: { name: `stylized.${image.extension}`, data: image.bytes, contentType: image.mime },
+    ...(remix && { remix }),
   };
 }
 
@@ -136,6 +214,36 @@ export function cancelButtonRow(jobId: string): ActionRowBuilder<ButtonBuilder> 
   );
 }
 
+export function remixButtonRow(controls: RemixControls): ActionRowBuilder<ButtonBuilder> {
+  const button = (action: RemixAction, emoji: string, label: string, enabled = true) =>
+    new ButtonBuilder()
+      .setCustomId(`${REMIX_PREFIX}${action}:${controls.jobId}`)
+      .setEmoji({ name: emoji })
+      .setLabel(label)
+      .setStyle(ButtonStyle.Secondary)
+      .setDisabled(!enabled);
+  return new ActionRowBuilder<ButtonBuilder>().addComponents(
+    button('again', '🎲', 'Again'),
+    button('stronger', '➕', 'Stronger', controls.canStrengthen),
+    button('softer', '➖', 'Softer', controls.canSoften),
+    button('colors', '🎨', controls.colorsKept ? 'Style’s colours' : 'Keep colours'),
+    button('bigger', '⬆️', controls.biggerSize ? `Bigger (${controls.biggerSize} px)` : 'Bigger', controls.biggerSize !== undefined),
+  );
+}
+
+/** The private menu of "Stylize this image": one option per style, `value` as /stylize preset takes it. */
+export function stylePickMenu(
+  pickId: string,
+  choices: readonly { name: string; value: string }[],
+): ActionRowBuilder<StringSelectMenuBuilder> {
+  return new ActionRowBuilder<StringSelectMenuBuilder>().addComponents(
+    new StringSelectMenuBuilder()
+      .setCustomId(`${STYLE_PICK_PREFIX}${pickId}`)
+      .setPlaceholder('Pick a style')
+      .addOptions(choices.map((c) => ({ label: c.name.slice(0, 100), value: c.value }))),
+  );
+}
+
 /**
  * The same JSON body and files serve the interaction webhook route and the channel-message route, so a job's
  * message looks the same whichever route delivers it. `attachments` lists exactly the new file, which drops
@@ -150,7 +258,7 @@ export function toRestMessage(
   return {
     body: {
       content,
-      components: payload.cancelJobId ? [cancelButtonRow(payload.cancelJobId).toJSON()] : [],
+      components: componentsOf(payload),
       attachments: file ? [{ id: 0, filename: file.name }] : [],
       allowed_mentions: mention ? { parse: [], users: [mention.userId] } : { parse: [] },
     },
@@ -158,6 +266,12 @@ export function toRestMessage(
       ? [{ key: 'files[0]', name: file.name, data: Buffer.from(file.data.buffer, file.data.byteOffset, file.data.byteLength), contentType: file.contentType }]
       : [],
   };
+}
+
+function componentsOf(payload: ReplyPayload): APIActionRowComponent<APIComponentInMessageActionRow>[] {
+  if (payload.cancelJobId) return [cancelButtonRow(payload.cancelJobId).toJSON()];
+  if (payload.remix) return [remixButtonRow(payload.remix).toJSON()];
+  return [];
 }
 
 export function progressBar(fraction: number, width = 20): string {

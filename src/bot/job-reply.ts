@@ -10,8 +10,10 @@ import {
   retryingMessage,
   startedMessage,
   toRestMessage,
+  type JobAbout,
   type ReplyPayload,
 } from './job-messages.ts';
+import { remixControls } from './remix.ts';
 
 /** Interaction tokens live 15 minutes; switch routes a little before, so no edit races the expiry. */
 export const INTERACTION_TOKEN_LIFETIME_MS = 15 * 60 * 1000;
@@ -23,7 +25,8 @@ const TOKEN_SAFETY_MARGIN_MS = 30 * 1000;
  */
 export interface Delivery {
   applicationId: string;
-  interactionToken: string;
+  /** Undefined when the message was posted through the channel (a reply to a member's message): no webhook edits. */
+  interactionToken: string | undefined;
   /** When Discord issued the token (the interaction's creation time). */
   tokenIssuedAt: number;
   channelId: string;
@@ -32,6 +35,8 @@ export interface Delivery {
   userId: string;
   /** Notes from decoding (first frame used, enlarged …), shown with the result. */
   notes: string[];
+  /** What the request was (styles, options, a heading); absent on jobs submitted before it existed. */
+  about?: JobAbout;
 }
 
 export interface JobReplyOptions extends Delivery {
@@ -135,7 +140,9 @@ export class JobReply {
 
   async #deliver(payload: ReplyPayload, final: boolean): Promise<void> {
     const { rest, applicationId, interactionToken, channelId, messageId, userId } = this.#options;
-    if (this.#webhookUsable && this.#tokenFresh()) {
+    const heading = this.#options.about?.heading;
+    if (heading) payload = { ...payload, content: `${heading}\n${payload.content}` };
+    if (interactionToken && this.#webhookUsable && this.#tokenFresh()) {
       try {
         const { body, files } = toRestMessage(payload);
         await rest.patch(Routes.webhookMessage(applicationId, interactionToken, '@original'), { body, files, auth: false });
@@ -220,8 +227,10 @@ export class JobMessages {
         // Edits carry a preview, so that the picture never disappears; the worker attaches one often enough.
         if (event.preview && reply.wantsProgress()) reply.showProgress(Promise.resolve(progressMessage(jobId, event, event.preview)));
         return;
-      case 'completed':
-        return this.#finish(jobId, reply, completedMessage(jobId, event.result, job.delivery.notes));
+      case 'completed': {
+        const remix = remixControls(jobId, event.result, job.delivery.about);
+        return this.#finish(jobId, reply, completedMessage(jobId, event.result, job.delivery, remix));
+      }
       case 'failed':
         return this.#finish(jobId, reply, failedMessage(jobId, event.failure.message));
       case 'cancelled':

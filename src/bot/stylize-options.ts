@@ -34,19 +34,31 @@ type OptionSpec = OptionBase &
     | { kind: 'attachment'; label: AttachmentLabel }
     | { kind: 'integer'; min?: Bound; max?: Bound; choices?: (limits: ServerLimits) => number[]; setting?: 'seed' }
     | { kind: 'number'; min: Bound; max: Bound; setting?: 'contentWeight' | 'styleWeight' | 'tvWeight' }
-    | { kind: 'string'; maxLength: number }
+    | { kind: 'string'; maxLength: number; autocomplete?: boolean }
     | { kind: 'boolean' }
   );
 
 /** Output sizes offered; the config's MAX_OUTPUT_SIDE (2048) is the largest. */
 export const SIZE_CHOICES = [128, 256, 384, 512, 768, 1024, 1536, 2048] as const;
 
+/** The next offered size above `size` that `maxSize` allows (⬆️ Bigger), or undefined. */
+export function nextSize(size: number, maxSize: number): number | undefined {
+  return SIZE_CHOICES.find((choice) => choice > size && choice <= maxSize);
+}
+
 /** Each style_blend value; the engine normalizes them, so a wider range would only invite overflow. */
 export const STYLE_BLEND_MAX = 100;
 
 export const STYLIZE_OPTIONS = [
   { name: 'content', kind: 'attachment', label: 'content', description: 'The photo to repaint', required: true },
-  { name: 'style', kind: 'attachment', label: 'style', description: 'The artwork whose style to use', required: true },
+  { name: 'style', kind: 'attachment', label: 'style', description: 'An artwork whose style to use (or pick a preset)' },
+  {
+    name: 'preset',
+    kind: 'string',
+    description: 'A famous painting or a style saved on this server (instead of uploading one)',
+    maxLength: 100,
+    autocomplete: true,
+  },
   { name: 'style2', kind: 'attachment', label: 'style2', description: 'A second artwork to blend in' },
   { name: 'style3', kind: 'attachment', label: 'style3', description: 'A third artwork to blend in' },
   {
@@ -98,6 +110,13 @@ export const STYLIZE_OPTIONS = [
     max: 2,
   },
   { name: 'preserve_colors', kind: 'boolean', description: 'Keep the photo’s original colours' },
+  {
+    name: 'noise',
+    kind: 'number',
+    description: 'Start from the photo mixed with this much noise (0-1, default 0); the seed then varies the result',
+    min: 0,
+    max: 1,
+  },
   { name: 'seed', kind: 'integer', description: 'Same seed, same result', min: 0, max: 2_147_483_647, setting: 'seed' },
 ] as const satisfies readonly OptionSpec[];
 
@@ -153,7 +172,7 @@ export function buildStylizeCommand(config: Config): SlashCommandOptionsOnlyBuil
         builder.addBooleanOption((o) => base(o));
         break;
       case 'string':
-        builder.addStringOption((o) => base(o).setMaxLength(spec.maxLength));
+        builder.addStringOption((o) => base(o).setMaxLength(spec.maxLength).setAutocomplete(spec.autocomplete ?? false));
         break;
       case 'integer':
         builder.addIntegerOption((o) => {
@@ -179,7 +198,8 @@ export function buildStylizeCommand(config: Config): SlashCommandOptionsOnlyBuil
 export interface AttachmentInfo {
   url: string;
   name: string;
-  size: number;
+  /** Null when Discord does not say (an embed's image); the download enforces the byte limit anyway. */
+  size: number | null;
   contentType: string | null;
   width: number | null;
   height: number | null;
@@ -198,8 +218,11 @@ export interface RawOptions {
 /** A validated /stylize: the images to fetch and everything the engine needs besides them. */
 export interface StylizeChoices {
   content: AttachmentRef;
+  /** The uploaded styles (`style`, `style2`, `style3`); a preset takes the place of `style`. */
   styles: AttachmentRef[];
-  /** One blend weight per style. */
+  /** The `preset` option as sent (a value from the autocomplete, or whatever was typed); the library resolves it. */
+  preset: string | undefined;
+  /** One blend weight per style, the preset first. */
   blend: number[];
   /** Output long side. */
   size: number;
@@ -242,8 +265,16 @@ function attachmentInfo(attachment: Attachment): AttachmentInfo {
 export function validateStylizeOptions(raw: RawOptions, limits: ServerLimits): StylizeChoices {
   const values = checkValues(raw.values, limits);
   const { content, style } = raw.attachments;
+  const preset = (values.preset as string | undefined)?.trim() || undefined;
   if (!content) throw new InvalidRequestError('Please attach a content photo (the `content` option).');
-  if (!style) throw new InvalidRequestError('Please attach a style image (the `style` option).');
+  if (!style && !preset) {
+    throw new InvalidRequestError('Please choose a style: upload an artwork as `style`, or pick one from `preset`.');
+  }
+  if (style && preset) {
+    throw new InvalidRequestError(
+      'Use either `style` (an upload) or `preset`, not both. To blend in more artworks, add them as `style2` and `style3`.',
+    );
+  }
   const styles = (['style', 'style2', 'style3'] as const).flatMap((label) => {
     const info = raw.attachments[label];
     return info ? [checkAttachment(label, info, limits)] : [];
@@ -258,10 +289,13 @@ export function validateStylizeOptions(raw: RawOptions, limits: ServerLimits): S
     }
   }
   if (values.preserve_colors === true) settings.colors = 'luminance';
+  const noise = values.noise as number | undefined;
+  if (noise !== undefined && noise > 0) Object.assign(settings, { init: 'noise', noiseRatio: noise });
   return {
     content: checkAttachment('content', content, limits),
     styles,
-    blend: parseBlend(values.style_blend as string | undefined, styles.length),
+    preset,
+    blend: parseBlend(values.style_blend as string | undefined, styles.length + (preset ? 1 : 0)),
     size,
     iterations: (values.iterations as number | undefined) ?? limits.defaultIterations,
     styleScale: (values.style_scale as number | undefined) ?? 1,
@@ -325,7 +359,8 @@ export function isAllowedUrl(url: URL, allowedHosts: readonly string[]): boolean
   return allowedHosts.some((allowed) => (allowed.includes(':') ? allowed === host : allowed === hostname));
 }
 
-function checkAttachment(label: AttachmentLabel, info: AttachmentInfo, limits: ServerLimits): AttachmentRef {
+/** The checks an attachment can pass before it is downloaded: a Discord host, its declared size, type and pixels. */
+export function checkAttachment(label: AttachmentLabel, info: AttachmentInfo, limits: ServerLimits): AttachmentRef {
   const name = `The ${label} attachment`;
   let url: URL;
   try {
@@ -336,7 +371,7 @@ function checkAttachment(label: AttachmentLabel, info: AttachmentInfo, limits: S
   if (!isAllowedUrl(url, limits.allowedHosts)) {
     throw new InvalidRequestError(`${name} is not hosted on Discord. Please upload the file directly.`);
   }
-  if (info.size > limits.maxUploadBytes) {
+  if (info.size !== null && info.size > limits.maxUploadBytes) {
     throw new InvalidRequestError(
       `${name} is ${formatBytes(info.size)}; the limit is ${formatBytes(limits.maxUploadBytes)}. Please upload a smaller image.`,
     );
@@ -375,4 +410,37 @@ function parseBlend(text: string | undefined, styleCount: number): number[] {
     );
   }
   return values;
+}
+
+/** How a job's request reads as /stylize options, for the result's text: anyone can repeat it. */
+export interface OptionsSummary {
+  /** The `preset` value, when the first style is a named one. */
+  preset: string | undefined;
+  size: number;
+  styleScale: number;
+  blend: readonly number[];
+  /** The settings that ran (the engine's defaults filled in). */
+  settings: Pick<StylizeSettings, 'iterations' | 'contentWeight' | 'styleWeight' | 'tvWeight' | 'colors' | 'init' | 'noiseRatio' | 'seed'>;
+}
+
+/** `preset:udnie size:512 iterations:80 content_weight:5 … seed:42`, in the table's order. */
+export function describeOptions(summary: OptionsSummary): string {
+  const { settings } = summary;
+  const values: Partial<Record<StylizeOptionName, string | number | boolean | undefined>> = {
+    preset: summary.preset,
+    size: summary.size,
+    iterations: settings.iterations,
+    content_weight: settings.contentWeight,
+    style_weight: settings.styleWeight,
+    tv_weight: settings.tvWeight,
+    style_blend: summary.blend.length > 1 ? summary.blend.join(',') : undefined,
+    style_scale: summary.styleScale === 1 ? undefined : summary.styleScale,
+    preserve_colors: settings.colors === 'luminance' ? true : undefined,
+    noise: settings.init === 'noise' && settings.noiseRatio > 0 ? settings.noiseRatio : undefined,
+    seed: settings.seed,
+  };
+  return STYLIZE_OPTIONS.flatMap((spec) => {
+    const value = values[spec.name];
+    return value === undefined ? [] : [`${spec.name}:${String(value)}`];
+  }).join(' ');
 }

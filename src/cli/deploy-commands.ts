@@ -12,7 +12,7 @@ try {
   const commands = await loadCommands(config);
   const result = await registerCommands(rest, config, commands);
   const where = result.scope === 'guild' ? `in guild ${result.guildId} (available now)` : 'globally (may take up to an hour to appear)';
-  process.stdout.write(`Registered ${result.names.map((n) => `/${n}`).join(', ')} ${where}.\n`);
+  process.stdout.write(`Registered ${result.labels.join(', ')} ${where}.\n`);
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`Could not register the commands: ${message.replaceAll(token.reveal(), '[redacted]')}\n`);

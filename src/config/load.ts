@@ -43,6 +43,19 @@ export interface Config {
   };
   queue: { maxQueue: number; maxJobsPerUser: number; shutdownGraceMs: number };
   bot: { progressIntervalMs: number; downloadTimeoutMs: number };
+  /** The bot's own files: the server style library and the inputs kept for remixing (DATA_DIR). */
+  data: {
+    /** Absolute; created on first start. */
+    dir: string;
+    /** How long a result's inputs stay remixable (REMIX_RETENTION_HOURS). */
+    remixRetentionMs: number;
+    /** Disk the kept inputs may take; beyond it the oldest are dropped (REMIX_MAX_DISK_MB). */
+    remixMaxBytes: number;
+    /** Saved styles per server (MAX_STYLES_PER_SERVER). */
+    maxStylesPerServer: number;
+    /** Members with this role (a name or an id) may add and remove saved styles, besides Manage Server. */
+    styleManagerRole: string | undefined;
+  };
   /** Set: the queue lives in Redis (BullMQ) and `npm run worker` processes on any machine run the jobs. */
   redis: {
     /** The URL as given (it may hold a password): only the Redis client sees `reveal()`. */
@@ -68,7 +81,7 @@ export class ConfigError extends Error {
 export interface LoadOptions {
   /** The bot needs a token; the CLI and benchmark do not. */
   requireToken?: boolean;
-  /** Directory that relative paths (WEIGHTS_DIR) resolve against. */
+  /** Directory that relative paths (WEIGHTS_DIR, DATA_DIR) resolve against. */
   cwd?: string;
 }
 
@@ -156,6 +169,13 @@ function toConfig(env: Env, cwd: string): Config {
       shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     },
     bot: { progressIntervalMs: env.PROGRESS_INTERVAL_MS, downloadTimeoutMs: env.DOWNLOAD_TIMEOUT_MS },
+    data: {
+      dir: path.resolve(cwd, env.DATA_DIR),
+      remixRetentionMs: env.REMIX_RETENTION_HOURS * 3_600_000,
+      remixMaxBytes: env.REMIX_MAX_DISK_MB * 1024 * 1024,
+      maxStylesPerServer: env.MAX_STYLES_PER_SERVER,
+      styleManagerRole: env.STYLE_MANAGER_ROLE,
+    },
     redis: {
       url: env.REDIS_URL === undefined ? undefined : new Secret(env.REDIS_URL),
       displayUrl: env.REDIS_URL === undefined ? undefined : (maskUrlPassword(env.REDIS_URL) ?? 'redis://'),

@@ -157,6 +157,15 @@ export const envSchema = z.object({
   PROGRESS_INTERVAL_MS: int(1000, 600_000, 5000),
   DOWNLOAD_TIMEOUT_MS: int(1000, 300_000, 20_000),
 
+  DATA_DIR: z.string().default('data'),
+  REMIX_RETENTION_HOURS: int(1, 720, 24),
+  REMIX_MAX_DISK_MB: int(16, 1_048_576, 2048),
+  MAX_STYLES_PER_SERVER: int(1, 500, 25),
+  STYLE_MANAGER_ROLE: z
+    .string()
+    .max(100, { error: 'must be a role name or id of at most 100 characters' })
+    .optional(),
+
   REDIS_URL: redisUrl.optional(),
   REDIS_PREFIX: z
     .string()

@@ -16,6 +16,7 @@ export { fitToLongSide, sizeStyleImage, resizeRgb } from './resize.ts';
 export {
   planFit,
   planStyleSize,
+  planKeep,
   styleLongSide,
   MIN_SIDE,
   MAX_STYLE_SIDE,

@@ -97,6 +97,18 @@ export function planFit(original: Dimensions, requested: number, max: number, la
   return { ...dims, ...joinNotes(clampNote, thinNote, enlargeNote(original, dims, label)) };
 }
 
+/**
+ * The size to keep an image at for later runs of any output up to `maxLong` px on the long side: the original
+ * when it is not larger, else scaled down to `maxLong`; never enlarged. A very thin image keeps MIN_SIDE on its
+ * short side, up to MAX_STYLE_SIDE on its long side. Refuses images under MIN_SIDE on a side, like planFit.
+ */
+export function planKeep(original: Dimensions, maxLong: number, label?: string): SizePlan {
+  requirePositive('max size', maxLong);
+  requireUsable(original, label);
+  if (longSide(original) <= maxLong) return { width: original.width, height: original.height };
+  return fitKeepingMinSide(original, Math.round(maxLong), Math.max(Math.round(maxLong), MAX_STYLE_SIDE), label).dims;
+}
+
 /** neural-style's convention: the style's long side is the output's long side times the style scale. */
 export function styleLongSide(output: Dimensions, styleScale: number): number {
   requirePositive('style scale', styleScale);

@@ -5,6 +5,7 @@ import {
   InvalidRequestError,
   SIZE_CHOICES,
   buildStylizeCommand,
+  describeOptions,
   limitsFor,
   validateStylizeOptions,
   type AttachmentInfo,
@@ -45,6 +46,8 @@ interface Over {
   styleScale?: number;
   preserveColors?: boolean;
   seed?: number;
+  preset?: string;
+  noise?: number;
 }
 
 const NAMES = {
@@ -57,6 +60,8 @@ const NAMES = {
   styleScale: 'style_scale',
   preserveColors: 'preserve_colors',
   seed: 'seed',
+  preset: 'preset',
+  noise: 'noise',
 } as const;
 
 const options = (over: Over = {}): RawOptions => {
@@ -109,9 +114,21 @@ describe('validateStylizeOptions', () => {
     expect(input.blend).toEqual([1, 1, 2]);
   });
 
+  it('takes a preset instead of the style upload, first in the blend, with style2 and style3 blended in', () => {
+    const input = validateStylizeOptions(options({ style: null, preset: ' udnie ', style2: attachment(), styleBlend: '3,1' }), limits);
+    expect(input.preset).toBe('udnie');
+    expect(input.styles.map((s) => s.label)).toEqual(['style2']);
+    expect(input.blend).toEqual([3, 1]);
+    expect(refusal({ style: null, preset: 'udnie', style2: attachment(), styleBlend: '1' })).toMatch(/style_blend needs 2/);
+  });
+
   it.each<[Over, RegExp]>([
     [{ content: null }, /attach a content photo/],
-    [{ style: null }, /attach a style image/],
+    [{ style: null }, /choose a style: upload an artwork as `style`, or pick one from `preset`/],
+    [{ preset: 'starry-night' }, /either `style` \(an upload\) or `preset`, not both/],
+    [{ style: null, preset: '   ' }, /choose a style/],
+    [{ style: null, preset: 'x'.repeat(101) }, /preset must be text of at most 100 characters/],
+    [{ noise: 1.5 }, /noise must be between 0 and 1/],
     [{ content: attachment({ url: 'https://evil.example/x.jpg' }) }, /content attachment is not hosted on Discord/],
     [{ content: attachment({ url: 'not a url' }) }, /invalid link/],
     [{ style: attachment({ size: 30 * 1024 * 1024 }) }, /style attachment is 30 MB; the limit is 20 MB/],
@@ -168,6 +185,7 @@ describe('the one table of /stylize options', () => {
     expect(Object.keys(byName)).toEqual([
       'content',
       'style',
+      'preset',
       'style2',
       'style3',
       'size',
@@ -178,9 +196,13 @@ describe('the one table of /stylize options', () => {
       'style_blend',
       'style_scale',
       'preserve_colors',
+      'noise',
       'seed',
     ]);
     expect(byName.content).toMatchObject({ type: 11, required: true });
+    expect(byName.style).toMatchObject({ type: 11, required: false });
+    expect(byName.preset).toMatchObject({ type: 3, required: false, autocomplete: true, max_length: 100 });
+    expect(byName.noise).toMatchObject({ type: 10, min_value: 0, max_value: 1 });
     expect(byName.style2).toMatchObject({ type: 11, required: false });
     expect(byName.iterations).toMatchObject({ type: 4, min_value: 1, max_value: 500 });
     expect(byName.style_weight).toMatchObject({ type: 10, min_value: 0, max_value: 1e9 });
@@ -195,6 +217,28 @@ describe('the one table of /stylize options', () => {
     );
     expect(choices.settings).toEqual({ contentWeight: 2, styleWeight: 300, tvWeight: 0, seed: 7, colors: 'luminance' });
     expect(choices.styleScale).toBe(0.5);
+    expect(validateStylizeOptions(options({ noise: 0.25 }), limits).settings).toEqual({ init: 'noise', noiseRatio: 0.25 });
+    expect(validateStylizeOptions(options({ noise: 0 }), limits).settings).toEqual({});
+  });
+
+  it('describes a request as the options that repeat it, in the table’s order', () => {
+    const settings = {
+      iterations: 80,
+      contentWeight: 5,
+      styleWeight: 200,
+      tvWeight: 0.001,
+      colors: 'luminance' as const,
+      init: 'noise' as const,
+      noiseRatio: 0.3,
+      seed: 42,
+    };
+    expect(describeOptions({ preset: 'udnie', size: 512, styleScale: 1, blend: [1], settings })).toBe(
+      'preset:udnie size:512 iterations:80 content_weight:5 style_weight:200 tv_weight:0.001 preserve_colors:true noise:0.3 seed:42',
+    );
+    const plain = { ...settings, colors: 'none' as const, init: 'content' as const, noiseRatio: 0 };
+    expect(describeOptions({ preset: undefined, size: 256, styleScale: 0.5, blend: [1, 3], settings: plain })).toBe(
+      'size:256 iterations:80 content_weight:5 style_weight:200 tv_weight:0.001 style_blend:1,3 style_scale:0.5 seed:42',
+    );
   });
 
   it('refuses values of the wrong kind that only a hostile client would send', () => {

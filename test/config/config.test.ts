@@ -42,6 +42,13 @@ describe('config defaults', () => {
     expect(config.engine).toEqual({ backend: 'auto', workers: undefined, threads: undefined });
     expect(config.queue).toEqual({ maxQueue: 20, maxJobsPerUser: 1, shutdownGraceMs: 30_000 });
     expect(config.bot).toEqual({ progressIntervalMs: 5000, downloadTimeoutMs: 20_000 });
+    expect(config.data).toEqual({
+      dir: '/srv/bot/data',
+      remixRetentionMs: 24 * 3_600_000,
+      remixMaxBytes: 2048 * 1024 * 1024,
+      maxStylesPerServer: 25,
+      styleManagerRole: undefined,
+    });
     expect(config.redis).toEqual({ url: undefined, displayUrl: undefined, prefix: 'stylebot', dataTtlMs: 24 * 3_600_000 });
     expect(config.log).toEqual({ level: 'info', format: 'auto' });
   });
@@ -129,6 +136,9 @@ describe('config errors', () => {
     [{ REDIS_URL: 'redis://:pw@host:6379/notadb' }, /^REDIS_URL must be a redis/],
     [{ REDIS_PREFIX: 'a:b' }, /^REDIS_PREFIX must be 1 to 32 letters/],
     [{ REDIS_DATA_TTL_HOURS: '0' }, /^REDIS_DATA_TTL_HOURS must be at least 1/],
+    [{ REMIX_RETENTION_HOURS: '0' }, /^REMIX_RETENTION_HOURS must be at least 1/],
+    [{ REMIX_MAX_DISK_MB: '1' }, /^REMIX_MAX_DISK_MB must be at least 16/],
+    [{ MAX_STYLES_PER_SERVER: '1000' }, /^MAX_STYLES_PER_SERVER must be at most 500/],
     [{ LOG_LEVEL: 'verbose' }, /^LOG_LEVEL must be one of fatal, error/],
     [{ LOG_FORMAT: 'xml' }, /^LOG_FORMAT must be auto, pretty or json/],
   ];

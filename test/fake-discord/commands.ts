@@ -26,10 +26,11 @@ export class CommandStore {
     return structuredClone(this.#scope(guildId));
   }
 
-  /** A chat-input command by name: the guild's own first, then the global one. */
-  find(name: string, guildId: string | undefined): APIApplicationCommand | undefined {
-    const inGuild = guildId ? this.#guilds.get(guildId)?.find((c) => c.name === name && Number(c.type) === CHAT_INPUT) : undefined;
-    return inGuild ?? this.#global.find((c) => c.name === name && Number(c.type) === CHAT_INPUT);
+  /** A command by name and type (chat input unless told): the guild's own first, then the global one. */
+  find(name: string, guildId: string | undefined, type: number = CHAT_INPUT): APIApplicationCommand | undefined {
+    const matches = (c: APIApplicationCommand) => c.name === name && Number(c.type) === type;
+    const inGuild = guildId ? this.#guilds.get(guildId)?.find(matches) : undefined;
+    return inGuild ?? this.#global.find(matches);
   }
 
   overwrite(body: unknown, guildId?: string): APIApplicationCommand[] {

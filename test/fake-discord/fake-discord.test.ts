@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { DiscordAPIError, Events, MessageFlags, Routes, type Client, type Interaction } from 'discord.js';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loginTestClient, startFakeDiscord, type FakeDiscord } from './index.ts';
+import { BOT_PERMISSIONS, loginTestClient, Permission, startFakeDiscord, type FakeDiscord } from './index.ts';
 
 // A real discord.js Client against the fake: login, interactions answered every way the bot will, a dropped
 // gateway connection, a 429, expired tokens. Each test gets its own fake on an ephemeral port.
@@ -340,5 +340,136 @@ describe('fake Discord with a real discord.js client', () => {
       ],
       resolved: { attachments: { [photo.id]: photo } },
     });
+  });
+
+  it('sends autocomplete interactions (type 4) and takes choices (callback 8), checked like Discord', async () => {
+    const { fake, client } = await connected();
+    await client.application.commands.set(
+      [
+        {
+          name: 'stylize',
+          description: 'Paint',
+          options: [
+            { type: 11, name: 'content', description: 'Photo', required: true },
+            { type: 3, name: 'preset', description: 'A style', autocomplete: true },
+            { type: 3, name: 'note', description: 'Free text' },
+          ],
+        },
+      ],
+      fake.guild.id,
+    );
+    const answered = nextInteraction(client, async (interaction) => {
+      if (!interaction.isAutocomplete()) throw new Error('expected autocomplete');
+      const focused = interaction.options.getFocused(true);
+      await interaction.respond([{ name: `You typed ${focused.value} in ${focused.name}`, value: 'v1' }]);
+    });
+    const typing = fake.interactions.autocomplete({ name: 'stylize', focused: 'preset', typed: 'sta', options: { note: 'x' } });
+    await answered;
+    expect(typing.payload).toMatchObject({ type: 4, data: { options: [{ name: 'note', type: 3, value: 'x' }, { name: 'preset', type: 3, value: 'sta', focused: true }] } });
+    expect(typing.callbackType).toBe(8);
+    expect(typing.choices).toEqual([{ name: 'You typed sta in preset', value: 'v1' }]);
+    expect(() => fake.interactions.autocomplete({ name: 'stylize', focused: 'note', typed: 'a' })).toThrow(/no option "note" with autocomplete/);
+
+    // Too many choices, or an answer of the wrong kind, is refused as Discord does.
+    const tooMany = nextInteraction(client, async (interaction) => {
+      if (!interaction.isAutocomplete()) throw new Error('expected autocomplete');
+      return interaction.respond(Array.from({ length: 26 }, (_, i) => ({ name: `n${i}`, value: `v${i}` }))).catch((e: unknown) => e);
+    });
+    fake.interactions.autocomplete({ name: 'stylize', focused: 'preset', typed: '' });
+    expect(await tooMany).toMatchObject({ status: 400, code: 50035 });
+    const wrongKind = nextInteraction(client, async (interaction) => {
+      if (!interaction.isAutocomplete()) throw new Error('expected autocomplete');
+      return client.rest
+        .post(Routes.interactionCallback(interaction.id, interaction.token), { body: { type: 4, data: { content: 'hi' } }, auth: false })
+        .catch((e: unknown) => e);
+    });
+    fake.interactions.autocomplete({ name: 'stylize', focused: 'preset', typed: '' });
+    expect(await wrongKind).toMatchObject({ status: 400, code: 50035 });
+  });
+
+  it('sends a message command (type 2, data.type 3) on a member’s message, and the bot replies to it in the channel', async () => {
+    const { fake, client } = await connected();
+    await client.application.commands.set([{ type: 3, name: 'Stylize this image' }], fake.guild.id);
+    const photo = await fake.cdn.add(await png(40, 30), { filename: 'cat.png', ephemeral: false });
+    const posted = fake.postMessage({ user: { username: 'ann' }, content: 'look', attachments: [photo] });
+
+    const seen = nextInteraction(client, async (interaction) => {
+      if (!interaction.isMessageContextMenuCommand()) throw new Error('expected a message command');
+      const target = interaction.targetMessage;
+      await interaction.reply({ content: `${target.author.username}: ${target.attachments.first()?.name}`, flags: MessageFlags.Ephemeral });
+      return client.rest.post(Routes.channelMessages(target.channelId), {
+        body: { content: 'a reply', message_reference: { message_id: target.id } },
+      });
+    });
+    const command = fake.interactions.messageCommand({ name: 'Stylize this image', target: posted });
+    await seen;
+
+    expect(command.payload).toMatchObject({
+      type: 2,
+      data: { type: 3, name: 'Stylize this image', target_id: posted.id, id: fake.commands.list(fake.guild.id)[0]!.id },
+    });
+    expect(command.originalMessage()?.data.content).toBe('ann: cat.png');
+    const reply = fake.messages.inChannel(fake.channel.id).at(-1)!;
+    expect(reply.data).toMatchObject({ type: 19, content: 'a reply', message_reference: { message_id: posted.id }, referenced_message: { id: posted.id } });
+
+    // A reply to a message that does not exist fails unless fail_if_not_exists is false; it needs Read Message History.
+    const channel = client.channels.cache.get(fake.channel.id);
+    if (!channel?.isSendable()) throw new Error('no channel');
+    const unknown = await channel.send({ content: 'x', reply: { messageReference: '1234567890123456789' } }).catch((e: unknown) => e);
+    expect(unknown).toMatchObject({ status: 400, code: 50035 });
+    await channel.send({ content: 'y', reply: { messageReference: '1234567890123456789', failIfNotExists: false } });
+    fake.setBotPermissions(fake.channel.id, BOT_PERMISSIONS & ~Permission.ReadMessageHistory);
+    const blind = await channel.send({ content: 'z', reply: { messageReference: posted.id } }).catch((e: unknown) => e);
+    expect(blind).toMatchObject({ status: 403, code: 50013 });
+  });
+
+  it('sends string select choices (component type 3) from a menu the bot sent, checked against its options', async () => {
+    const { fake, client } = await connected();
+    const menu = {
+      type: 1,
+      components: [{ type: 3, custom_id: 'pick:1', options: [{ label: 'A', value: 'a' }, { label: 'B', value: 'b' }] }],
+    };
+    const shown = nextInteraction(client, async (interaction) => {
+      if (!interaction.isChatInputCommand()) throw new Error('expected a command');
+      await interaction.reply({ content: 'Pick', components: [menu], flags: MessageFlags.Ephemeral });
+    });
+    const command = fake.interactions.slashCommand({ name: 'pick' });
+    await shown;
+    const message = command.originalMessage()!;
+    expect(() => fake.interactions.select({ customId: 'pick:1', message, values: ['c'] })).toThrow(/no option c/);
+    expect(() => fake.interactions.select({ customId: 'pick:1', message, values: ['a', 'b'] })).toThrow(/1 to 1 distinct values/);
+    expect(() => fake.interactions.button({ customId: 'pick:1', message })).toThrow(/no button/);
+
+    const picked = nextInteraction(client, async (interaction) => {
+      if (!interaction.isStringSelectMenu()) throw new Error('expected a select');
+      await interaction.update({ content: `Picked ${interaction.values.join()}`, components: [] });
+    });
+    const select = fake.interactions.select({ customId: 'pick:1', message, values: ['b'] });
+    await picked;
+    expect(select.payload).toMatchObject({ type: 3, data: { custom_id: 'pick:1', component_type: 3, values: ['b'] } });
+    expect(message.data).toMatchObject({ content: 'Picked b', components: [] });
+
+    // A menu Discord would refuse: 26 options, or a second component beside it in the row.
+    const refused = nextInteraction(client, async (interaction) => {
+      if (!interaction.isChatInputCommand()) throw new Error('expected a command');
+      const options = Array.from({ length: 26 }, (_, i) => ({ label: `L${i}`, value: `v${i}` }));
+      return interaction.reply({ content: 'x', components: [{ type: 1, components: [{ type: 3, custom_id: 'm', options }] }] }).catch((e: unknown) => e);
+    });
+    fake.interactions.slashCommand({ name: 'pick' });
+    expect(await refused).toMatchObject({ status: 400, code: 50035 });
+  });
+
+  it('puts added roles in GUILD_CREATE and members’ roles, so discord.js resolves them by name', async () => {
+    const fake = await startFakeDiscord();
+    cleanups.push(() => fake.close());
+    const curators = fake.addRole('Curators');
+    const client = await loginTestClient(fake);
+    cleanups.push(() => client.destroy());
+    const seen = nextInteraction(client, (interaction) => {
+      if (!interaction.inCachedGuild()) return Promise.reject(new Error('expected a cached guild'));
+      return Promise.resolve(interaction.member.roles.cache.map((role) => role.name).sort());
+    });
+    fake.interactions.slashCommand({ name: 'x', member: { roles: [curators.id] } });
+    expect(await seen).toEqual(['@everyone', 'Curators']);
   });
 });

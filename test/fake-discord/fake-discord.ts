@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { APIGuildTextChannel, APIUser, ChannelType } from 'discord.js';
+import type { APIAttachment, APIEmbed, APIGuildTextChannel, APIRole, APIUser, ChannelType } from 'discord.js';
 import { FakeCdn } from './cdn.ts';
 import { ChangeFeed } from './change-feed.ts';
 import { FakeClock } from './clock.ts';
@@ -9,7 +9,7 @@ import { CommandStore } from './commands.ts';
 import { FakeGateway } from './gateway.ts';
 import { InteractionStore } from './interaction-store.ts';
 import { FakeInteractions } from './interactions.ts';
-import { MessageStore } from './message-store.ts';
+import { MessageStore, type StoredMessage } from './message-store.ts';
 import { RequestLog, type RecordedRequest, type RequestPredicate } from './request-log.ts';
 import type { RestDeps } from './rest-deps.ts';
 import { RestFaults } from './rest-faults.ts';
@@ -258,6 +258,33 @@ export class FakeDiscord {
   /** Registers a guild member to run commands as (`slashCommand({ user })` also accepts a partial user). */
   addUser(username: string, overrides: Partial<APIUser> = {}): APIUser {
     return this.#world.makeUser(username, overrides);
+  }
+
+  /**
+   * A message a member posts (no gateway event: the bot has only the Guilds intent). Attachments come from
+   * `fake.cdn.add(bytes, { ephemeral: false })`; embeds may carry an `image` or `thumbnail` from anywhere.
+   */
+  postMessage(options: {
+    user?: Partial<APIUser>;
+    channelId?: string;
+    content?: string;
+    attachments?: APIAttachment[];
+    embeds?: APIEmbed[];
+  }): StoredMessage {
+    return this.messages.addMemberMessage({
+      channelId: options.channelId ?? this.#world.defaultChannelId,
+      author: this.#world.resolveUser(options.user),
+      content: options.content ?? '',
+      attachments: options.attachments ?? [],
+      embeds: options.embeds ?? [],
+    });
+  }
+
+  /** Adds a role to the guild (announced with GUILD_ROLE_CREATE when a session is live); give it to members with `member: { roles: [id] }`. */
+  addRole(name: string, permissions = 0n): APIRole {
+    const role = this.#world.addRole(name, permissions);
+    if (this.gateway.sessionId) this.gateway.dispatch('GUILD_ROLE_CREATE', { guild_id: this.#world.guildId, role });
+    return role;
   }
 
   /** Adds a text channel to the guild (announced with CHANNEL_CREATE when a session is live). */

@@ -14,7 +14,10 @@ export type {
 } from './gateway.ts';
 export { PRIVILEGED_INTENTS } from './gateway.ts';
 export type {
+  AutocompleteOptions,
   ButtonOptions,
+  MessageCommandOptions,
+  SelectOptions,
   FakeInteractions,
   InteractionHandle,
   MemberOptions,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { APIInteraction, APIUser } from 'discord.js';
 import type { FakeClock } from './clock.ts';
 
-export const InteractionKind = { ApplicationCommand: 2, MessageComponent: 3 } as const;
+export const InteractionKind = { ApplicationCommand: 2, MessageComponent: 3, Autocomplete: 4 } as const;
 
 /** What the fake knows about one interaction it dispatched, and how it has been answered so far. */
 export interface InteractionRecord {
@@ -15,6 +15,10 @@ export interface InteractionRecord {
   readonly user: APIUser;
   readonly attachmentSizeLimit: number;
   readonly commandName: string | undefined;
+  /** 1 chat input, 2 user, 3 message (application commands and their autocomplete only). */
+  readonly commandType: number | undefined;
+  /** A message command's target. */
+  readonly targetMessageId: string | undefined;
   /** Fake-clock time of creation; the token's age counts from here. */
   createdAt: number;
   acknowledged: boolean;
@@ -25,6 +29,8 @@ export interface InteractionRecord {
   sourceMessageId: string | undefined;
   /** The modal a type-9 callback opened, as sent. */
   modal: unknown;
+  /** The choices a type-8 callback sent (autocomplete). */
+  choices: { name: string; value: string | number }[] | undefined;
 }
 
 export interface TokenRules {

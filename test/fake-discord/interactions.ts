@@ -70,6 +70,29 @@ export interface ButtonOptions extends InvokerOptions {
   message: StoredMessage | APIMessage | string;
 }
 
+export interface SelectOptions extends ButtonOptions {
+  /** The option values picked; they must be among the menu's options, as many as its min/max_values allow. */
+  values: string[];
+}
+
+export interface AutocompleteOptions extends InvokerOptions {
+  name: string;
+  subcommand?: string;
+  /** The option being typed in (it must have `autocomplete: true` when the command is registered). */
+  focused: string;
+  /** What is typed in the focused option so far; Discord sends it as a string whatever the option's type. */
+  typed: string;
+  /** Other options already filled in, by name (values unchecked: Discord sends partial input as it is). */
+  options?: Record<string, string | number | boolean>;
+}
+
+export interface MessageCommandOptions extends InvokerOptions {
+  /** The command's name, e.g. "Stylize this image". */
+  name: string;
+  /** The message it was used on: a stored message (the bot's or one from `fake.postMessage`), or its id. */
+  target: StoredMessage | string;
+}
+
 interface Invoker {
   user: APIUser;
   guildId: string | undefined;
@@ -111,21 +134,94 @@ export class FakeInteractions {
 
   /** A click on a button of a message the bot sent. Throws if the message has no such enabled button. */
   button(options: ButtonOptions): InteractionHandle {
-    const stored =
-      typeof options.message === 'string'
-        ? this.ctx.messages.get(options.message)
-        : this.ctx.messages.get(options.message.id);
-    if (!stored || stored.deleted) throw new Error(`fake Discord: no message ${describeMessage(options.message)} to click on`);
-    const button = findButton(stored.data.components ?? [], options.customId);
-    if (!button) {
-      throw new Error(`fake Discord: message ${stored.id} has no button with custom_id "${options.customId}"`);
-    }
-    if (button.disabled === true) throw new Error(`fake Discord: button "${options.customId}" is disabled`);
+    const { stored } = this.#component(options, ComponentType.Button, 'button');
     const invoker = this.#invoker({ ...options, channelId: options.channelId ?? stored.channelId });
-    const data = { custom_id: options.customId, component_type: 2 };
+    const data = { custom_id: options.customId, component_type: ComponentType.Button };
     return this.#dispatch(InteractionKind.MessageComponent, invoker, data, {
       message: stored.data,
       sourceMessageId: stored.id,
+    });
+  }
+
+  /**
+   * A choice in a string select menu (component type 3) of a message the bot sent. Throws if the message has no
+   * such enabled menu, or the values are not among its options or break its min/max_values.
+   */
+  select(options: SelectOptions): InteractionHandle {
+    const { stored, component } = this.#component(options, ComponentType.StringSelect, 'string select menu');
+    const offered = new Set((component.options ?? []).map((o) => o.value));
+    const unknown = options.values.filter((v) => !offered.has(v));
+    if (unknown.length > 0) throw new Error(`fake Discord: menu "${options.customId}" has no option ${unknown.join(', ')}`);
+    const min = component.min_values ?? 1;
+    const max = component.max_values ?? 1;
+    if (options.values.length < min || options.values.length > max || new Set(options.values).size !== options.values.length) {
+      throw new Error(`fake Discord: menu "${options.customId}" takes ${min} to ${max} distinct values`);
+    }
+    const invoker = this.#invoker({ ...options, channelId: options.channelId ?? stored.channelId });
+    const data = { custom_id: options.customId, component_type: ComponentType.StringSelect, values: options.values };
+    return this.#dispatch(InteractionKind.MessageComponent, invoker, data, {
+      message: stored.data,
+      sourceMessageId: stored.id,
+    });
+  }
+
+  /**
+   * What a client sends while a member types in an option with `autocomplete: true` (interaction type 4): the
+   * options so far, the focused one carrying the typed text. The bot answers with callback type 8 and its choices
+   * (`handle.choices`).
+   */
+  autocomplete(options: AutocompleteOptions): InteractionHandle {
+    const invoker = this.#invoker(options);
+    const registered = this.ctx.commands.find(options.name, invoker.guildId);
+    let defs = registered?.options;
+    if (options.subcommand !== undefined) {
+      const sub = defs?.find((d) => Number(d.type) === OptionType.Subcommand && d.name === options.subcommand);
+      defs = sub && 'options' in sub ? sub.options : registered ? [] : undefined;
+    }
+    const focusedDef = defs?.find((d) => d.name === options.focused);
+    if (defs && (!focusedDef || !('autocomplete' in focusedDef) || focusedDef.autocomplete !== true)) {
+      throw new Error(`fake Discord: /${options.name} has no option "${options.focused}" with autocomplete`);
+    }
+    const typeOf = (name: string, value: unknown) => {
+      const def = defs?.find((d) => d.name === name);
+      if (defs && !def) throw new Error(`fake Discord: /${options.name} has no option "${name}" as registered`);
+      return def ? Number(def.type) : inferType(value as SlashOptionValue);
+    };
+    const list: Record<string, unknown>[] = Object.entries(options.options ?? {}).map(([name, value]) => ({
+      name,
+      type: typeOf(name, value),
+      value,
+    }));
+    list.push({ name: options.focused, type: focusedDef ? Number(focusedDef.type) : OptionType.String, value: options.typed, focused: true });
+    const wrapped = options.subcommand !== undefined ? [{ type: OptionType.Subcommand, name: options.subcommand, options: list }] : list;
+    const data: Record<string, unknown> = { id: registered?.id ?? this.ctx.nextId(), name: options.name, type: 1, options: wrapped };
+    if (registered?.guild_id) data.guild_id = registered.guild_id;
+    return this.#dispatch(InteractionKind.Autocomplete, invoker, data, { commandName: options.name });
+  }
+
+  /**
+   * A message context-menu command (interaction type 2, data.type 3) used on `target`: `target_id` and the whole
+   * message in `resolved.messages`, as Discord sends it (interactions see a message's content and attachments
+   * without the Message Content intent).
+   */
+  messageCommand(options: MessageCommandOptions): InteractionHandle {
+    const stored = typeof options.target === 'string' ? this.ctx.messages.get(options.target) : options.target;
+    if (!stored || stored.deleted) throw new Error('fake Discord: no such message to use a message command on');
+    if (stored.ephemeral) throw new Error('fake Discord: message commands cannot be used on ephemeral messages');
+    const invoker = this.#invoker({ ...options, channelId: options.channelId ?? stored.channelId });
+    const registered = this.ctx.commands.find(options.name, invoker.guildId, CommandType.Message);
+    const data: Record<string, unknown> = {
+      id: registered?.id ?? this.ctx.nextId(),
+      name: options.name,
+      type: CommandType.Message,
+      target_id: stored.id,
+      resolved: { messages: { [stored.id]: structuredClone(stored.data) } },
+    };
+    if (registered?.guild_id) data.guild_id = registered.guild_id;
+    return this.#dispatch(InteractionKind.ApplicationCommand, invoker, data, {
+      commandName: options.name,
+      commandType: CommandType.Message,
+      targetMessageId: stored.id,
     });
   }
 
@@ -133,6 +229,24 @@ export class FakeInteractions {
   get(id: string): InteractionHandle | undefined {
     const record = this.ctx.store.get(id);
     return record ? new InteractionHandle(record, this.ctx) : undefined;
+  }
+
+  #component(
+    options: ButtonOptions,
+    type: number,
+    kind: string,
+  ): { stored: StoredMessage; component: ComponentLike } {
+    const stored =
+      typeof options.message === 'string'
+        ? this.ctx.messages.get(options.message)
+        : this.ctx.messages.get(options.message.id);
+    if (!stored || stored.deleted) throw new Error(`fake Discord: no message ${describeMessage(options.message)} to click on`);
+    const component = findComponent(stored.data.components ?? [], options.customId);
+    if (!component || component.type !== type) {
+      throw new Error(`fake Discord: message ${stored.id} has no ${kind} with custom_id "${options.customId}"`);
+    }
+    if (component.disabled === true) throw new Error(`fake Discord: ${kind} "${options.customId}" is disabled`);
+    return { stored, component };
   }
 
   #invoker(options: InvokerOptions): Invoker {
@@ -158,7 +272,13 @@ export class FakeInteractions {
     type: number,
     invoker: Invoker,
     data: unknown,
-    extra: { commandName?: string; message?: APIMessage; sourceMessageId?: string },
+    extra: {
+      commandName?: string;
+      commandType?: number;
+      targetMessageId?: string;
+      message?: APIMessage;
+      sourceMessageId?: string;
+    },
   ): InteractionHandle {
     const { world } = this.ctx;
     const id = this.ctx.nextId();
@@ -207,6 +327,8 @@ export class FakeInteractions {
       user: invoker.user,
       attachmentSizeLimit: invoker.attachmentSizeLimit,
       commandName: extra.commandName,
+      commandType: extra.commandType ?? (extra.commandName ? CommandType.ChatInput : undefined),
+      targetMessageId: extra.targetMessageId,
       createdAt: this.ctx.store.now(),
       acknowledged: false,
       callbackType: undefined,
@@ -214,6 +336,7 @@ export class FakeInteractions {
       followUpIds: [],
       sourceMessageId: extra.sourceMessageId,
       modal: undefined,
+      choices: undefined,
     };
     // Dispatch first: it throws without a gateway session. Nothing can answer before add() runs (no await between).
     this.ctx.dispatch('INTERACTION_CREATE', payload);
@@ -246,7 +369,7 @@ export class InteractionHandle {
     return this.record.acknowledged;
   }
 
-  /** The callback type the bot answered with: 4 reply, 5 defer, 6 deferred update, 7 update, 9 modal. */
+  /** The callback type the bot answered with: 4 reply, 5 defer, 6 deferred update, 7 update, 8 choices, 9 modal. */
   get callbackType(): number | undefined {
     return this.record.callbackType;
   }
@@ -254,6 +377,11 @@ export class InteractionHandle {
   /** The modal a type-9 callback opened. */
   get modal(): unknown {
     return this.record.modal;
+  }
+
+  /** An autocomplete interaction's answer (callback type 8), as sent. */
+  get choices(): { name: string; value: string | number }[] | undefined {
+    return this.record.choices;
   }
 
   /** Every REST request made with this interaction's id or token, in order. */
@@ -417,20 +545,27 @@ function toOption(
   return { name, type, value };
 }
 
-interface ButtonLike {
+const ComponentType = { ActionRow: 1, Button: 2, StringSelect: 3 } as const;
+const CommandType = { ChatInput: 1, User: 2, Message: 3 } as const;
+
+interface ComponentLike {
   type: number;
   custom_id?: string;
   disabled?: boolean;
   components?: unknown[];
   accessory?: unknown;
+  options?: { value: string }[];
+  min_values?: number;
+  max_values?: number;
 }
 
-function findButton(components: unknown[], customId: string): ButtonLike | undefined {
+/** An interactive component (button, select menu) by custom id, in action rows or Components V2 layouts. */
+function findComponent(components: unknown[], customId: string): ComponentLike | undefined {
   for (const component of components) {
-    const c = component as ButtonLike;
-    if (c.type === 2 && c.custom_id === customId) return c;
+    const c = component as ComponentLike;
+    if (c.type !== ComponentType.ActionRow && c.custom_id === customId) return c;
     const nested = [...(Array.isArray(c.components) ? c.components : []), ...(c.accessory ? [c.accessory] : [])];
-    const found = nested.length > 0 ? findButton(nested, customId) : undefined;
+    const found = nested.length > 0 ? findComponent(nested, customId) : undefined;
     if (found) return found;
   }
   return undefined;

@@ -180,7 +180,11 @@ function parseComponents(value: unknown, flags: number, problems: FormProblem[])
     r.components.forEach((component: unknown, index) => {
       const c = component as { type?: unknown; style?: unknown; custom_id?: unknown; url?: unknown; label?: unknown };
       const path = ['components', rowIndex, 'components', index];
-      if (c.type !== 2) return; // selects and others are stored as given
+      if (c.type === STRING_SELECT) {
+        checkStringSelect(component as StringSelect, path, r.components as unknown[], customIds, problems);
+        return;
+      }
+      if (c.type !== 2) return; // other selects are stored as given
       const isLink = c.style === 5;
       const isPremium = c.style === 6;
       if (isLink && typeof c.url !== 'string') {
@@ -211,6 +215,62 @@ function parseComponents(value: unknown, flags: number, problems: FormProblem[])
     });
   });
   return value as unknown[];
+}
+
+const STRING_SELECT = 3;
+const MAX_SELECT_OPTIONS = 25;
+
+interface StringSelect {
+  custom_id?: unknown;
+  options?: unknown;
+  placeholder?: unknown;
+  min_values?: unknown;
+  max_values?: unknown;
+}
+
+/** A string select menu as Discord checks it: alone in its row, 1-25 options with unique values, sane bounds. */
+function checkStringSelect(
+  select: StringSelect,
+  path: (string | number)[],
+  row: unknown[],
+  customIds: Set<string>,
+  problems: FormProblem[],
+): void {
+  const bad = (key: string, code: string, message: string) => problems.push({ path: [...path, key], code, message });
+  if (row.length !== 1) {
+    problems.push({ path: path.slice(0, -1), code: 'COMPONENT_LAYOUT_WIDTH_EXCEEDED', message: 'The specified component exceeds the maximum width' });
+  }
+  if (typeof select.custom_id !== 'string' || select.custom_id.length === 0 || select.custom_id.length > 100) {
+    bad('custom_id', 'BASE_TYPE_BAD_LENGTH', 'Must be between 1 and 100 in length.');
+  } else if (customIds.has(select.custom_id)) {
+    bad('custom_id', 'COMPONENT_CUSTOM_ID_DUPLICATED', 'Component custom id cannot be duplicated');
+  } else customIds.add(select.custom_id);
+  if (typeof select.placeholder === 'string' && select.placeholder.length > 150) {
+    bad('placeholder', 'BASE_TYPE_MAX_LENGTH', 'Must be 150 or fewer in length.');
+  }
+  const options = Array.isArray(select.options) ? (select.options as { label?: unknown; value?: unknown }[]) : [];
+  if (options.length === 0 || options.length > MAX_SELECT_OPTIONS) {
+    bad('options', 'BASE_TYPE_BAD_LENGTH', `Must be between 1 and ${MAX_SELECT_OPTIONS} in length.`);
+  }
+  const values = new Set<unknown>();
+  options.forEach((option, index) => {
+    for (const key of ['label', 'value'] as const) {
+      const text = option?.[key];
+      if (typeof text !== 'string' || text.length === 0 || text.length > 100) {
+        problems.push({ path: [...path, 'options', index, key], code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
+      }
+    }
+    if (values.has(option?.value)) {
+      problems.push({ path: [...path, 'options', index, 'value'], code: 'SELECT_COMPONENT_OPTION_VALUE_DUPLICATED', message: 'Select component option values must be unique' });
+    }
+    values.add(option?.value);
+  });
+  const min = select.min_values ?? 1;
+  const max = select.max_values ?? 1;
+  if (typeof min !== 'number' || min < 0 || min > MAX_SELECT_OPTIONS) bad('min_values', 'NUMBER_TYPE_MAX', 'Must be between 0 and 25.');
+  if (typeof max !== 'number' || max < 1 || max > Math.min(MAX_SELECT_OPTIONS, Math.max(1, options.length)) || (typeof min === 'number' && max < min)) {
+    bad('max_values', 'NUMBER_TYPE_MAX', 'Must be between 1 and the number of options.');
+  }
 }
 
 function parseAttachmentRefs(value: unknown, problems: FormProblem[]): AttachmentRef[] {

@@ -49,8 +49,20 @@ export interface NewMessage {
   interactionMetadata?: APIMessageInteractionMetadata;
   interaction?: APIMessageInteraction;
   messageReference?: APIMessageReference;
+  /** The message replied to, as Discord embeds it in a reply. */
+  referencedMessage?: APIMessage;
   /** True for a deferred "thinking" message, which may be empty. */
   allowEmpty?: boolean;
+}
+
+/** A message a member posted (not the bot): for message commands and replies. */
+export interface MemberMessage {
+  channelId: string;
+  author: APIUser;
+  content: string;
+  /** From `fake.cdn.add(bytes, { ephemeral: false })`. */
+  attachments: APIAttachment[];
+  embeds: APIEmbed[];
 }
 
 export class MessageStore {
@@ -130,6 +142,7 @@ export class MessageStore {
     if (input.interactionMetadata) data.interaction_metadata = input.interactionMetadata;
     if (input.interaction) data.interaction = input.interaction;
     if (input.messageReference) data.message_reference = input.messageReference;
+    if (input.referencedMessage) data.referenced_message = input.referencedMessage;
 
     const stored: StoredMessage = {
       id,
@@ -143,6 +156,43 @@ export class MessageStore {
     this.#byId.set(id, stored);
     const channel = this.world.channels.get(input.channelId);
     if (channel && !ephemeral) channel.data.last_message_id = id;
+    this.feed.notify();
+    return stored;
+  }
+
+  /** Stores a member's message as Discord would hold it (nothing is validated: members use Discord's own client). */
+  addMemberMessage(input: MemberMessage): StoredMessage {
+    const id = this.nextId();
+    const data: APIMessage = {
+      id,
+      type: MessageKind.Default,
+      content: input.content,
+      channel_id: input.channelId,
+      author: input.author,
+      attachments: input.attachments,
+      embeds: input.embeds,
+      mentions: [],
+      mention_roles: [],
+      mention_everyone: false,
+      pinned: false,
+      tts: false,
+      timestamp: new Date().toISOString(),
+      edited_timestamp: null,
+      flags: 0 as APIMessage['flags'],
+      components: [],
+    };
+    const stored: StoredMessage = {
+      id,
+      channelId: input.channelId,
+      data,
+      ephemeral: false,
+      deleted: false,
+      interactionId: undefined,
+      revisions: [structuredClone(data)],
+    };
+    this.#byId.set(id, stored);
+    const channel = this.world.channels.get(input.channelId);
+    if (channel) channel.data.last_message_id = id;
     this.feed.notify();
     return stored;
   }

@@ -1,5 +1,5 @@
 import type { APIMessageReference } from 'discord.js';
-import { discordErrors } from './discord-errors.ts';
+import { discordErrors, invalidFormBody } from './discord-errors.ts';
 import { parseMessageBody } from './message-body.ts';
 import { MessageKind, type StoredMessage } from './message-store.ts';
 import type { RestDeps } from './rest-deps.ts';
@@ -58,16 +58,35 @@ export function channelRoutes(deps: RestDeps): RouteDef[] {
       auth: 'bot',
       handler: async (ctx) => {
         const found = channel(ctx, Permission.SendMessages, ...(ctx.files.length > 0 ? [Permission.AttachFiles] : []));
-        const reference = (ctx.json as { message_reference?: APIMessageReference } | undefined)?.message_reference;
+        const reference = (ctx.json as { message_reference?: APIMessageReference & { fail_if_not_exists?: boolean } } | undefined)
+          ?.message_reference;
+        let referenced: StoredMessage | undefined;
+        if (reference) {
+          // Replying needs Read Message History; the message must exist here unless fail_if_not_exists is false.
+          if ((found.botPermissions & Permission.ReadMessageHistory) === 0n) throw discordErrors.missingPermissions();
+          const target = reference.message_id ? messages.get(reference.message_id) : undefined;
+          const inChannel = (reference.channel_id ?? found.data.id) === found.data.id;
+          referenced = target && !target.deleted && !target.ephemeral && target.channelId === found.data.id && inChannel ? target : undefined;
+          if (!referenced && reference.fail_if_not_exists !== false) {
+            throw invalidFormBody([
+              { path: ['message_reference'], code: 'MESSAGE_REFERENCE_UNKNOWN_MESSAGE', message: 'Unknown message' },
+            ]);
+          }
+        }
         const message = await messages.create({
           channelId: found.data.id,
           author: world.botUser,
           body: parseMessageBody(ctx.json),
           files: ctx.files,
-          type: reference ? MessageKind.Reply : MessageKind.Default,
+          type: referenced ? MessageKind.Reply : MessageKind.Default,
           allowEphemeral: false,
           sizeLimit: deps.attachmentSizeLimit,
-          ...(reference ? { messageReference: { type: 0, ...reference, channel_id: reference.channel_id ?? found.data.id } } : {}),
+          ...(referenced
+            ? {
+                messageReference: { type: 0, message_id: referenced.id, channel_id: found.data.id, guild_id: found.data.guild_id },
+                referencedMessage: structuredClone(referenced.data),
+              }
+            : {}),
         });
         return { status: 200, body: message.data };
       },

@@ -1,5 +1,5 @@
 import type { APIMessageInteraction, APIMessageInteractionMetadata } from 'discord.js';
-import { discordErrors, invalidFormBody } from './discord-errors.ts';
+import { discordErrors, invalidFormBody, type FormProblem } from './discord-errors.ts';
 import { InteractionKind, type InteractionRecord } from './interaction-store.ts';
 import { MessageFlag, parseMessageBody } from './message-body.ts';
 import { MessageKind, type NewMessage, type StoredMessage } from './message-store.ts';
@@ -11,8 +11,11 @@ const Callback = {
   DeferredChannelMessageWithSource: 5,
   DeferredMessageUpdate: 6,
   UpdateMessage: 7,
+  AutocompleteResult: 8,
   Modal: 9,
 } as const;
+
+const MAX_CHOICES = 25;
 
 /** The interaction callback and the webhook routes an interaction token unlocks. */
 export function interactionRoutes(deps: RestDeps): RouteDef[] {
@@ -28,7 +31,8 @@ export function interactionRoutes(deps: RestDeps): RouteDef[] {
     };
     if (record.type === InteractionKind.ApplicationCommand) {
       metadata.name = record.commandName;
-      metadata.command_type = 1;
+      metadata.command_type = record.commandType ?? 1;
+      if (record.targetMessageId) metadata.target_message_id = record.targetMessageId;
     }
     if (record.sourceMessageId) metadata.interacted_message_id = record.sourceMessageId;
     if (originalId) metadata.original_response_message_id = originalId;
@@ -79,11 +83,14 @@ export function interactionRoutes(deps: RestDeps): RouteDef[] {
       throw invalidFormBody([{ path: ['type'], code: 'BASE_TYPE_REQUIRED', message: 'This field is required' }]);
     }
     const isComponent = record.type === InteractionKind.MessageComponent;
+    const isAutocomplete = record.type === InteractionKind.Autocomplete;
     const componentOnly = type === Callback.DeferredMessageUpdate || type === Callback.UpdateMessage;
-    if (![4, 5, 6, 7, 9].includes(type) || (componentOnly && !isComponent)) {
+    // An autocomplete interaction takes choices (8) and nothing else; only it takes them.
+    if (![4, 5, 6, 7, 8, 9].includes(type) || (componentOnly && !isComponent) || isAutocomplete !== (type === Callback.AutocompleteResult)) {
       const message = 'Invalid interaction response type';
       throw invalidFormBody([{ path: ['type'], code: 'INTERACTION_RESPONSE_TYPE_INVALID', message }]);
     }
+    const choices = type === Callback.AutocompleteResult ? parseChoices(dataOf(ctx.json)) : undefined;
 
     // Claimed before any await, so two racing callbacks cannot both succeed.
     record.acknowledged = true;
@@ -97,7 +104,8 @@ export function interactionRoutes(deps: RestDeps): RouteDef[] {
         const source = messages.get(record.sourceMessageId!);
         if (!source) throw discordErrors.unknownMessage();
         message = await messages.edit(source, parseMessageBody(dataOf(ctx.json)), ctx.files, record.attachmentSizeLimit);
-      } else record.modal = dataOf(ctx.json);
+      } else if (type === Callback.Modal) record.modal = dataOf(ctx.json);
+      else record.choices = choices;
     } catch (error) {
       record.acknowledged = false;
       throw error;
@@ -227,6 +235,30 @@ export function interactionRoutes(deps: RestDeps): RouteDef[] {
       },
     },
   ];
+}
+
+/** Autocomplete choices as Discord checks them: at most 25, names 1-100 characters, string values up to 100. */
+function parseChoices(data: unknown): { name: string; value: string | number }[] {
+  const list = (data as { choices?: unknown } | undefined)?.choices;
+  if (!Array.isArray(list)) {
+    throw invalidFormBody([{ path: ['data', 'choices'], code: 'BASE_TYPE_REQUIRED', message: 'This field is required' }]);
+  }
+  const problems: FormProblem[] = [];
+  if (list.length > MAX_CHOICES) {
+    problems.push({ path: ['data', 'choices'], code: 'BASE_TYPE_MAX_LENGTH', message: `Must be ${MAX_CHOICES} or fewer in length.` });
+  }
+  list.forEach((choice: unknown, index) => {
+    const c = choice as { name?: unknown; value?: unknown };
+    if (typeof c?.name !== 'string' || c.name.length < 1 || c.name.length > 100) {
+      problems.push({ path: ['data', 'choices', index, 'name'], code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
+    }
+    const valid = typeof c?.value === 'number' ? Number.isFinite(c.value) : typeof c?.value === 'string' && c.value.length <= 100;
+    if (!valid) {
+      problems.push({ path: ['data', 'choices', index, 'value'], code: 'BASE_TYPE_BAD_LENGTH', message: 'Must be between 1 and 100 in length.' });
+    }
+  });
+  if (problems.length > 0) throw invalidFormBody(problems);
+  return list as { name: string; value: string | number }[];
 }
 
 /** The `data` of a callback body. */

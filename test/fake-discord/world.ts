@@ -17,6 +17,7 @@ import type {
 export const Permission = {
   CreateInstantInvite: 1n << 0n,
   Administrator: 1n << 3n,
+  ManageGuild: 1n << 5n,
   AddReactions: 1n << 6n,
   ViewChannel: 1n << 10n,
   SendMessages: 1n << 11n,
@@ -76,6 +77,8 @@ export class World {
   readonly guildName: string;
   readonly joinedAt: string;
   readonly everyoneRole: APIRole;
+  /** Roles besides @everyone, in GUILD_CREATE (so discord.js caches them) and in members' `roles`. */
+  readonly roles: APIRole[] = [];
   /** The member who runs slash commands unless a test names another user. */
   readonly defaultUser: APIUser;
   readonly ownerId: string;
@@ -170,6 +173,12 @@ export class World {
     return known;
   }
 
+  addRole(name: string, permissions = 0n): APIRole {
+    const role: APIRole = { ...this.everyoneRole, id: this.nextId(), name, position: this.roles.length + 1, permissions: permissions.toString() };
+    this.roles.push(role);
+    return role;
+  }
+
   addChannel(name: string, botPermissions: bigint = BOT_PERMISSIONS): FakeChannel {
     const channel: FakeChannel = {
       data: {
@@ -239,7 +248,7 @@ export class World {
       verification_level: 0,
       default_message_notifications: 0,
       explicit_content_filter: 0,
-      roles: [this.everyoneRole],
+      roles: [this.everyoneRole, ...this.roles],
       emojis: [],
       features: [],
       mfa_level: 0,

@@ -22,24 +22,36 @@ function deploy(env: Record<string, string>): Promise<{ code: number | null; std
 
 interface CommandBody {
   name: string;
-  options?: { name: string; type: number; required?: boolean; choices?: { value: number }[]; max_value?: number }[];
+  type?: number;
+  options?: {
+    name: string;
+    type: number;
+    required?: boolean;
+    autocomplete?: boolean;
+    choices?: { value: number }[];
+    max_value?: number;
+  }[];
 }
 
 describe('npm run deploy-commands', () => {
-  it('registers /stylize and /queue in the configured guild, with ranges from the config', async () => {
+  it('registers every command in the configured guild, with ranges from the config', async () => {
     fake = await startFakeDiscord();
     const result = await deploy({ ...fake.env(), DISCORD_GUILD_ID: fake.guild.id, MAX_SIZE: '768', MAX_ITERATIONS: '400' });
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/Registered \/queue, \/stylize in guild \d+ \(available now\)/);
+    expect(result.stdout).toMatch(
+      /Registered \/queue, \/styles, “Stylize this image” \(on messages\), \/stylize in guild \d+ \(available now\)/,
+    );
     const put = fake.requestsTo('PUT', '/applications/:app/guilds/:guild/commands');
     expect(put).toHaveLength(1);
     const commands = put[0]!.json as CommandBody[];
-    expect(commands.map((c) => c.name).sort()).toEqual(['queue', 'stylize']);
+    expect(commands.map((c) => c.name).sort()).toEqual(['Stylize this image', 'queue', 'styles', 'stylize']);
+    expect(commands.find((c) => c.name === 'Stylize this image')).toMatchObject({ type: 3 });
     const stylize = commands.find((c) => c.name === 'stylize')!;
     const option = (name: string) => stylize.options!.find((o) => o.name === name)!;
     expect(option('content')).toMatchObject({ type: 11, required: true });
-    expect(option('style')).toMatchObject({ type: 11, required: true });
+    expect(option('style')).toMatchObject({ type: 11, required: false });
+    expect(option('preset')).toMatchObject({ type: 3, autocomplete: true });
     expect(option('size').choices!.map((c) => c.value)).toEqual([128, 256, 384, 512, 768]);
     expect(option('iterations').max_value).toBe(400);
   }, 60_000);

@@ -20,6 +20,8 @@ export interface Harness {
   bot: RunningBot;
   /** Every JSON log line the bot wrote. */
   logs: string[];
+  /** DATA_DIR: saved styles and kept inputs (removed on close unless the test passed its own). */
+  dataDir: string;
   close(): Promise<void>;
 }
 
@@ -32,10 +34,12 @@ export async function writeTinyModel(): Promise<{ dir: string; remove: () => Pro
 
 /**
  * The real bot (discord.js, the queue, engine worker processes on a tiny VGG19, sharp) against the fake Discord.
- * Only the configuration points it there; `env` overrides settings per test.
+ * Only the configuration points it there; `env` overrides settings per test. `options.fake` starts the bot against
+ * an existing fake (a restart: the messages stay), which close() then leaves open.
  */
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
-  const fake = await startFakeDiscord();
+export async function startHarness(env: Record<string, string> = {}, options: { fake?: FakeDiscord } = {}): Promise<Harness> {
+  const ownFake = options.fake === undefined;
+  const fake = options.fake ?? (await startFakeDiscord());
   const model = await writeTinyModel();
   const config = loadConfig({
     ...fake.env(),
@@ -44,6 +48,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     LOG_LEVEL: 'debug',
     VGG19_WEIGHTS: path.join(model.dir, 'tiny'),
     WEIGHTS_DIR: model.dir,
+    DATA_DIR: path.join(model.dir, 'data'),
     ENGINE_BACKEND: 'wasm',
     // One worker: the tests that need a line of waiting jobs get one, and each bot start forks only one process.
     ENGINE_WORKERS: '1',
@@ -55,7 +60,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   try {
     bot = await startBot(config, { logger, weightsShapes: 'consistent' });
   } catch (error) {
-    await fake.close();
+    if (ownFake) await fake.close();
     await model.remove();
     throw error;
   }
@@ -64,11 +69,12 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     fake,
     bot,
     logs: lines,
+    dataDir: config.data.dir,
     async close() {
       if (closed) return;
       closed = true;
       await bot.stop();
-      await fake.close();
+      if (ownFake) await fake.close();
       await model.remove();
     },
   };

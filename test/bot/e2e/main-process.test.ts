@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,7 +46,7 @@ describe('npm start', () => {
     temp = await mkdtemp(path.join(os.tmpdir(), 'stylebot-main-'));
     const weights = path.join(temp, 'vgg19.h5');
     await writeFile(weights, '<!DOCTYPE html><html><body>404 Not Found</body></html>');
-    const child = startMain({ ...fake.env(), VGG19_WEIGHTS: weights });
+    const child = startMain({ ...fake.env(), VGG19_WEIGHTS: weights, DATA_DIR: path.join(temp, 'data') });
     expect(await child.exit).toBe(1);
     expect(child.output()).toMatch(/Cannot start: .*vgg19\.h5.*HTML/i);
     expect(child.output()).not.toContain(fake.token);
@@ -56,9 +57,19 @@ describe('npm start', () => {
     'starts with real weights, logs a one-line summary, and exits 0 on SIGTERM',
     async () => {
       fake = await startFakeDiscord();
-      const child = startMain({ ...fake.env(), VGG19_WEIGHTS: SHARED_VGG19, ENGINE_BACKEND: 'wasm', ENGINE_WORKERS: '1' });
+      temp = await mkdtemp(path.join(os.tmpdir(), 'stylebot-main-'));
+      const dataDir = path.join(temp, 'data', 'nested');
+      const child = startMain({
+        ...fake.env(),
+        VGG19_WEIGHTS: SHARED_VGG19,
+        ENGINE_BACKEND: 'wasm',
+        ENGINE_WORKERS: '1',
+        DATA_DIR: dataDir,
+      });
       await fake.waitUntil(() => /"msg":"ready as /.test(child.output()), 90_000, 'the ready log line');
       expect(child.output()).toMatch(/ready as .*: 1 engine worker\(s\) on wasm/);
+      // The data folder (saved styles, kept inputs) is created on first start.
+      expect(existsSync(path.join(dataDir, 'stylebot.sqlite'))).toBe(true);
       expect(child.output()).toMatch(/"msg":"engine worker ready".*"weights":"[^"]*vgg19-uint8"|"weights":"[^"]*vgg19-uint8".*"msg":"engine worker ready"/);
       child.kill('SIGTERM');
       expect(await child.exit).toBe(0);

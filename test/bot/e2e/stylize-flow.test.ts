@@ -48,7 +48,10 @@ describe('/stylize end to end', () => {
     const meta = await sharp(final.files[0]!.bytes).metadata();
     expect(meta.format).toBe('png');
     expect([meta.width, meta.height]).toEqual([256, 192]);
-    expect(bodyOf(final).components).toEqual([]);
+    // No Cancel any more: the remix buttons instead (remix.test.ts presses them).
+    expect(bodyOf(final).components).toMatchObject([
+      { type: 1, components: ['again', 'stronger', 'softer', 'colors', 'bigger'].map((a) => ({ custom_id: `remix:${a}:${jobId}` })) },
+    ]);
     expect(done.data.content).toMatch(/256×192 · 120 iterations/);
     expect(done.ephemeral).toBe(false);
     expect(fake.internalErrors).toEqual([]);
@@ -84,7 +87,10 @@ describe('/stylize end to end', () => {
     const meta = await sharp(file.bytes).metadata();
     expect(meta.format).toBe('jpeg');
     expect(file.name).toBe('stylized.jpg');
-    expect(bodyOf(final).content).toMatch(/weights: content 2 · style 1000 · tv 0\.01/);
+    expect(bodyOf(final).content).toMatch(
+      /⚙️ size:256 iterations:40 content_weight:2 style_weight:1000 tv_weight:0\.01 style_blend:1,3 style_scale:0\.5 preserve_colors:true seed:7\n/,
+    );
+    expect(bodyOf(final).content).toContain('🖼️ uploaded image “a.png” + uploaded image “b.png”');
     expect(bodyOf(final).content).toMatch(/JPEG/);
   });
 
@@ -121,6 +127,6 @@ describe('/stylize end to end', () => {
     expect(bodyOf(started).content).toContain(`job \`${thirdJob}\``);
     const done = await waitForEdit(fake, third, '✅', 30_000);
     expect(bodyOf(done).content).toContain(`20 iterations`);
-    expect(bodyOf(done).components).toEqual([]);
+    expect(JSON.stringify(bodyOf(done).components)).not.toContain('cancel:');
   });
 });
