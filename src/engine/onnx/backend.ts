@@ -183,7 +183,7 @@ async function probe(
   g.output(g.op('Mul', [g.input('x', [4]), g.scalar(2)]), 'y', [4]);
   let session: ort.InferenceSession | undefined;
   try {
-    session = await ort.InferenceSession.create(g.encode(), { executionProviders, intraOpNumThreads: threads });
+    session = await ort.InferenceSession.create(g.encode(), { executionProviders, intraOpNumThreads: threads, logSeverityLevel: 3 });
     const { y } = await session.run({ x: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4), [4]) });
     if ((y?.data as Float32Array | undefined)?.[3] !== 8) throw new Error('the probe computed a wrong value');
   } catch (error) {
@@ -496,6 +496,8 @@ class OnnxComputeBackend implements OnnxBackend {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // Errors only: ORT warns on every WebGPU session that it kept shape ops on the CPU, which is by design.
+      logSeverityLevel: 3,
       ...memory,
       extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
     });
