@@ -20,6 +20,7 @@ import {
 import type { Config } from '../config/index.ts';
 import { isUserFacing } from '../errors/user-facing-error.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
+import { EXIT_MARGIN_MS } from '../log/shutdown-signals.ts';
 import type { StylizeQueue } from '../queue/contract.ts';
 import { createStylizeQueue, STOP_TIMEOUT_MS, type QueueDependencies } from '../queue/index.ts';
 import { randomJobId } from '../queue/job-id.ts';
@@ -270,48 +271,12 @@ export function routeInteractions(
   };
 }
 
-/** For what follows the last wait: closing the gateway connection, the last log line. */
-const EXIT_MARGIN_MS = 5_000;
-
 /**
- * The longest a graceful shutdown can take: the running jobs' grace period, then the wait for a worker to stop
- * after its cancel (it is killed then), then the wait for final messages, plus a margin.
+ * The longest a graceful shutdown of the bot can take: the running jobs' grace period, then the wait for a worker
+ * to stop after its cancel (it is killed then), then the wait for final messages, plus a margin.
  */
 export function shutdownDeadlineMs(graceMs: number): number {
   return graceMs + STOP_TIMEOUT_MS + DELIVERY_WAIT_MS + EXIT_MARGIN_MS;
-}
-
-/**
- * SIGTERM/SIGINT run the graceful shutdown and exit 0; a second signal, or a shutdown that overruns its
- * deadline, exits 1 at once so that nothing ever hangs. Returns a function that removes the handlers.
- */
-export function installShutdownHandlers(bot: Pick<RunningBot, 'stop'>, logger: Logger, graceMs: number): () => void {
-  let signalled = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    signalled = true;
-    logger.info({ signal }, 'signal received');
-    setTimeout(() => {
-      logger.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, shutdownDeadlineMs(graceMs)).unref();
-    bot.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  return () => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  };
 }
 
 async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {

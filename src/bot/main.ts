@@ -1,7 +1,8 @@
 import { readConfigOrExit } from '../config/index.ts';
 import { isUserFacing } from '../errors/user-facing-error.ts';
 import { createLogger } from '../log/logger.ts';
-import { installShutdownHandlers, startBot } from './bot.ts';
+import { installShutdownHandlers } from '../log/shutdown-signals.ts';
+import { shutdownDeadlineMs, startBot } from './bot.ts';
 
 /** `npm start`: config → engine workers (weights, backend) → commands → login, then run until SIGTERM/SIGINT. */
 const config = readConfigOrExit({ requireToken: true });
@@ -12,7 +13,7 @@ process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unha
 
 try {
   const bot = await startBot(config, { logger });
-  installShutdownHandlers(bot, logger, config.queue.shutdownGraceMs);
+  installShutdownHandlers(() => bot.stop(), logger, shutdownDeadlineMs(config.queue.shutdownGraceMs));
 } catch (error) {
   // One clear line for the admin (e.g. bad weights, bad token); the detail goes to the log.
   const message = isUserFacing(error) ? error.userMessage : error instanceof Error ? error.message : String(error);

@@ -247,7 +247,8 @@ export function readStylizeOptions(interaction: ChatInputCommandInteraction): Ra
   return raw;
 }
 
-function attachmentInfo(attachment: Attachment): AttachmentInfo {
+/** What Discord says of an attachment, as plain data. */
+export function attachmentInfo(attachment: Attachment): AttachmentInfo {
   return {
     url: attachment.url,
     name: attachment.name,

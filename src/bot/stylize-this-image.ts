@@ -14,6 +14,7 @@ import { STYLE_PICK_PREFIX, stylePickMenu } from './job-messages.ts';
 import { MAX_CHOICES, styleTitle, styleValue } from './style-library.ts';
 import { channelReplyEntry, runStylizeRequest } from './stylize-flow.ts';
 import {
+  attachmentInfo,
   checkAttachment,
   InvalidRequestError,
   isAllowedUrl,
@@ -74,16 +75,7 @@ export class PendingPicks {
 export function imageOf(message: Message): AttachmentInfo | undefined {
   for (const attachment of message.attachments.values()) {
     const type = attachment.contentType?.split(';')[0]?.trim().toLowerCase();
-    if (type ? type.startsWith('image/') : attachment.width !== null) {
-      return {
-        url: attachment.url,
-        name: attachment.name,
-        size: attachment.size,
-        contentType: attachment.contentType,
-        width: attachment.width,
-        height: attachment.height,
-      };
-    }
+    if (type ? type.startsWith('image/') : attachment.width !== null) return attachmentInfo(attachment);
   }
   for (const embed of message.embeds) {
     const media = embed.image ?? embed.thumbnail;

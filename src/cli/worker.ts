@@ -1,8 +1,8 @@
 import { readConfigOrExit } from '../config/index.ts';
 import { isUserFacing } from '../errors/user-facing-error.ts';
 import { createLogger } from '../log/logger.ts';
+import { EXIT_MARGIN_MS, installShutdownHandlers } from '../log/shutdown-signals.ts';
 import { RedisWorker } from '../queue/redis-worker.ts';
-import { locateWeights } from '../weights/locate.ts';
 
 /**
  * `npm run worker`: engine workers on this machine that take jobs from the Redis queue the bot uses (REDIS_URL).
@@ -26,26 +26,11 @@ const displayUrl = config.redis.displayUrl ?? 'redis';
 process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
 
 // Loaded once the configuration is known to be good, so that a misconfigured worker says so at once.
-const { WorkerPool } = await import('../queue/worker-pool.ts');
-const { STOP_TIMEOUT_MS } = await import('../queue/index.ts');
-
-/** For what follows the last wait: closing connections, the last log line. */
-const EXIT_MARGIN_MS = 5_000;
+const { createWorkerPool, STOP_TIMEOUT_MS } = await import('../queue/index.ts');
 
 let worker: RedisWorker | undefined;
 try {
-  const weights = await locateWeights(config.weights, { logger });
-  const pool = new WorkerPool({
-    init: {
-      weights: { ...weights, cacheDir: config.weights.cacheDir, shapes: 'vgg19' },
-      backend: config.engine.backend,
-      log: { level: config.log.level, format: config.log.format },
-    },
-    workers: config.engine.workers,
-    threads: config.engine.threads,
-    stopTimeoutMs: STOP_TIMEOUT_MS,
-    logger,
-  });
+  const pool = await createWorkerPool(config, logger);
   worker = new RedisWorker({
     url: redisUrl,
     displayUrl,
@@ -53,7 +38,7 @@ try {
     dataTtlMs: config.redis.dataTtlMs,
     runner: pool,
     shutdownGraceMs: config.queue.shutdownGraceMs,
-    weights: weights.label,
+    weights: pool.weightsLabel,
     logger,
   });
   await worker.start();
@@ -72,25 +57,4 @@ try {
   process.exit(1);
 }
 
-let signalled = false;
-const onSignal = (signal: NodeJS.Signals) => {
-  if (signalled) {
-    logger.warn({ signal }, 'second signal: exiting now');
-    process.exit(1);
-  }
-  signalled = true;
-  logger.info({ signal }, 'signal received');
-  setTimeout(() => {
-    logger.error('worker shutdown took too long; exiting');
-    process.exit(1);
-  }, config.queue.shutdownGraceMs + STOP_TIMEOUT_MS + EXIT_MARGIN_MS).unref();
-  worker.close().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      logger.error({ err: error }, 'worker shutdown failed');
-      process.exit(1);
-    },
-  );
-};
-process.on('SIGTERM', onSignal);
-process.on('SIGINT', onSignal);
+installShutdownHandlers(() => worker.close(), logger, config.queue.shutdownGraceMs + STOP_TIMEOUT_MS + EXIT_MARGIN_MS);

@@ -1,7 +1,7 @@
 import type { BackendChoice } from '../config/schema.ts';
 import type { RgbImage } from '../images/rgb-image.ts';
 import type { ShapeCheck } from '../weights/types.ts';
-import type { BackendInfo, LossTerms, PresetName, StylizeSettings } from './types.ts';
+import type { BackendInfo, LossTerms, PresetName, StylizeResult, StylizeSettings } from './types.ts';
 
 /**
  * What crosses between an engine worker process and whoever feeds it (the local pool, or `npm run worker` taking
@@ -49,21 +49,12 @@ export interface ProgressInfo {
   preview?: EncodedBytes;
 }
 
-export interface ResultInfo {
+/** The engine's result, with its image encoded where it was made. */
+export interface ResultInfo extends Omit<StylizeResult, 'image'> {
   image: EncodedBytes & {
     /** For the user when it is not the lossless PNG (a JPEG, or a smaller size to fit the upload limit). */
     note?: string;
   };
-  iterations: number;
-  seconds: number;
-  msPerIter: number;
-  backend: string;
-  loss: LossTerms;
-  initialLoss: LossTerms;
-  /** `converged`: the loss stopped improving before the maximum; `time-limit`: best image at the job timeout. */
-  stopReason: 'completed' | 'converged' | 'time-limit';
-  /** The settings that ran, seed included, so that anyone can reproduce it. */
-  settings: StylizeSettings;
   /** Set when an out-of-memory error made the job run again at this smaller output long side. */
   retriedAtSize?: number;
 }

@@ -18,11 +18,12 @@ import {
   type EngineJob,
   type Failure,
   type FromWorker,
+  type ProgressInfo,
   type StartupFailure,
   type ToWorker,
   type WorkerInit,
 } from './protocol.ts';
-import type { BackendInfo, LossTerms, StylizeRequest, StylizeResult } from './types.ts';
+import type { BackendInfo, StylizeRequest, StylizeResult } from './types.ts';
 
 /** An out-of-memory retry runs at this share of the failed size, and not below RETRY_MIN_SIZE. */
 const RETRY_SCALE = 0.7;
@@ -34,16 +35,10 @@ const PARENT_POLL_MS = 1000;
 // The engine, behind one function: every call into it is in startEngine, so that a change of its API is adapted
 // here and nowhere else.
 
-interface EngineProgress {
-  iteration: number;
-  total: number;
-  elapsedMs: number;
-  etaMs: number | undefined;
-  loss: LossTerms;
-  scale: { index: number; count: number; width: number; height: number } | undefined;
+type EngineProgress = Omit<ProgressInfo, 'preview'> & {
   /** The current image; call it synchronously inside onProgress. */
   preview: () => RgbImage;
-}
+};
 
 type EngineRun =
   | { ok: true; result: StylizeResult }

@@ -23,6 +23,26 @@ export interface QueueDependencies {
 }
 
 /**
+ * This machine's engine workers as the config sets them (ENGINE_BACKEND, ENGINE_WORKERS, ENGINE_THREADS), for the
+ * bot's own queue and for `npm run worker` alike. The weights are located here (downloaded on first use), once,
+ * before any worker loads them.
+ */
+export async function createWorkerPool(config: Config, logger: Logger, shapes: ShapeCheck = 'vgg19'): Promise<WorkerPool> {
+  const location = await locateWeights(config.weights, { logger });
+  return new WorkerPool({
+    init: {
+      weights: { file: location.file, label: location.label, cacheDir: config.weights.cacheDir, shapes },
+      backend: config.engine.backend,
+      log: { level: config.log.level, format: config.log.format },
+    },
+    workers: config.engine.workers,
+    threads: config.engine.threads,
+    stopTimeoutMs: STOP_TIMEOUT_MS,
+    logger,
+  });
+}
+
+/**
  * The queue the bot talks to: in-process with local engine workers (the default), or BullMQ on Redis when
  * REDIS_URL is set (then `npm run worker` processes run the jobs, and this process needs no weights). Weights are
  * located (downloaded on first start) here, once, before any worker loads them.
@@ -45,19 +65,7 @@ export async function createStylizeQueue<D>(config: Config, dependencies: QueueD
       logger,
     });
   }
-  const runner =
-    dependencies.runner ??
-    new WorkerPool({
-      init: {
-        weights: { ...(await locateWeights(config.weights, { logger })), cacheDir: config.weights.cacheDir, shapes: dependencies.weightsShapes ?? 'vgg19' },
-        backend: config.engine.backend,
-        log: { level: config.log.level, format: config.log.format },
-      },
-      workers: config.engine.workers,
-      threads: config.engine.threads,
-      stopTimeoutMs: STOP_TIMEOUT_MS,
-      logger,
-    });
+  const runner = dependencies.runner ?? (await createWorkerPool(config, logger, dependencies.weightsShapes));
   return new LocalQueue<D>({
     runner,
     maxQueue: config.queue.maxQueue,

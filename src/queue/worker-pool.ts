@@ -257,6 +257,11 @@ export class WorkerPool {
   /** The first worker was ready and the pool has its size: from now on, dead workers are replaced. */
   #sized = false;
 
+  /** What the workers' weights are called in messages (the configured path or URL). */
+  get weightsLabel(): string {
+    return this.#options.init.weights.label;
+  }
+
   constructor(options: WorkerPoolOptions) {
     for (const [name, value] of [
       ['workers', options.workers],

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { DELIVERY_WAIT_MS, installShutdownHandlers, shutdownDeadlineMs } from '../../src/bot/bot.ts';
+import { DELIVERY_WAIT_MS, shutdownDeadlineMs } from '../../src/bot/bot.ts';
+import { installShutdownHandlers } from '../../src/log/shutdown-signals.ts';
 import { STOP_TIMEOUT_MS as DEFAULT_ABORT_WAIT_MS } from '../../src/queue/index.ts';
 
 const GRACE_MS = 30_000;
@@ -26,7 +27,7 @@ describe('the shutdown deadline', () => {
   });
 
   it('lets a slow shutdown use all of those waits, and exits 1 only at the deadline', async () => {
-    uninstall = installShutdownHandlers({ stop: () => new Promise<void>(() => {}) }, logger, GRACE_MS);
+    uninstall = installShutdownHandlers(() => new Promise<void>(() => {}), logger, shutdownDeadlineMs(GRACE_MS));
     process.emit('SIGTERM');
     await vi.advanceTimersByTimeAsync(GRACE_MS + DEFAULT_ABORT_WAIT_MS + DELIVERY_WAIT_MS);
     expect(exit).not.toHaveBeenCalled();
@@ -36,7 +37,11 @@ describe('the shutdown deadline', () => {
 
   it('exits 0 when the graceful shutdown finishes, and 1 at once on a second signal', async () => {
     let finish!: () => void;
-    uninstall = installShutdownHandlers({ stop: () => new Promise<void>((resolve) => (finish = resolve)) }, logger, GRACE_MS);
+    uninstall = installShutdownHandlers(
+      () => new Promise<void>((resolve) => (finish = resolve)),
+      logger,
+      shutdownDeadlineMs(GRACE_MS),
+    );
     process.emit('SIGINT');
     finish();
     await vi.advanceTimersByTimeAsync(0);

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { VggWeights } from '../../weights/types.ts';
-import type { VggLayerName } from '../../weights/vgg19-layout.ts';
+import { chainedLayers, type VggLayerName } from '../../weights/vgg19-layout.ts';
 import type { CaffeImage, ComputeBackend, Evaluation, LossSpec, Objective, ScaleTargets } from '../compute.ts';
 import { BackendUnavailableError, StylizeRequestError } from '../errors.ts';
 import type { BackendInfo } from '../types.ts';
@@ -14,7 +14,6 @@ import {
   layerSizes,
   ObjectiveNames,
   objectiveGraph,
-  onnxLayers,
   type ObjectiveLayout,
   type OnnxLayer,
 } from './graphs.ts';
@@ -84,7 +83,7 @@ export interface OnnxBackend extends ComputeBackend {
 }
 
 export async function createOnnxBackend(weights: VggWeights, options: OnnxBackendOptions): Promise<OnnxBackend> {
-  const layers = onnxLayers(weights);
+  const layers = chainedLayers(weights);
   const threads = options.threads ?? 1;
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
     throw new RangeError(`Expected threads to be an integer from 1 to 256, got ${threads}`);

@@ -1,5 +1,4 @@
-import type { VggWeights } from '../../weights/types.ts';
-import { VGG19_LAYERS, type VggLayerName } from '../../weights/vgg19-layout.ts';
+import type { ChainedLayer } from '../../weights/vgg19-layout.ts';
 import type { LossNormalization, Pooling } from '../types.ts';
 import { DataType, GraphBuilder } from './proto.ts';
 
@@ -20,41 +19,8 @@ import { DataType, GraphBuilder } from './proto.ts';
  * - TV:      w·Σ of squared differences of vertical and horizontal neighbours, on NCHW x.
  */
 
-/** One VGG19 convolution layer as the graphs use it. */
-export interface OnnxLayer {
-  readonly name: VggLayerName;
-  readonly index: number;
-  /** A 2x2 pooling precedes this layer (the first convolution of blocks 2 to 5). */
-  readonly poolBefore: boolean;
-  readonly inChannels: number;
-  readonly outChannels: number;
-  /** HWIO [3, 3, inChannels, outChannels], the caller's array (not copied). */
-  readonly kernel: Float32Array;
-  readonly bias: Float32Array;
-}
-
-/** Checks the weights: a prefix of VGG19 with 3x3 kernels whose channels chain. */
-export function onnxLayers(weights: VggWeights): OnnxLayer[] {
-  const layers: OnnxLayer[] = [];
-  let inChannels = 3;
-  for (const [index, spec] of VGG19_LAYERS.entries()) {
-    const found = weights.layers.get(spec.name);
-    if (!found) break;
-    const [kh, kw, kin, kout] = found.kernelShape;
-    if (kh !== 3 || kw !== 3 || kin !== inChannels || !(kout > 0)) {
-      const shape = found.kernelShape.join(', ');
-      throw new Error(`${spec.name} kernel has shape [${shape}], expected [3, 3, ${inChannels}, n]`);
-    }
-    if (found.kernel.length !== 9 * kin * kout || found.bias.length !== kout) {
-      throw new Error(`${spec.name} holds ${found.kernel.length} kernel and ${found.bias.length} bias values`);
-    }
-    const poolBefore = index > 0 && spec.name.endsWith('_conv1');
-    layers.push({ name: spec.name, index, poolBefore, inChannels: kin, outChannels: kout, ...found });
-    inChannels = kout;
-  }
-  if (layers.length === 0) throw new Error(`${weights.source} holds no block1_conv1 layer`);
-  return layers;
-}
+/** One VGG19 convolution layer as the graphs use it: the weights' own arrays, not copied. */
+export type OnnxLayer = ChainedLayer;
 
 /** What fixes an objective graph's structure; the weights of the terms are inputs, so they are not part of it. */
 export interface ObjectiveLayout {

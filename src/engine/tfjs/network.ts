@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { VggWeights } from '../../weights/types.ts';
-import { VGG19_LAYERS, type VggLayerName } from '../../weights/vgg19-layout.ts';
+import { chainedLayers, type VggLayerName } from '../../weights/vgg19-layout.ts';
 import { winogradConv2d, winogradFilter, type WinogradFilter } from './winograd.ts';
 
 /** One 3x3 convolution + ReLU of VGG19, its parameters on the tfjs backend. */
@@ -37,25 +37,10 @@ export class VggNetwork {
   /** Builds on the active tfjs backend; `backend` is its name (Winograd pays off only on wasm). */
   constructor(weights: VggWeights, backend: string) {
     const layers: ConvLayer[] = [];
-    let inChannels = 3;
-    for (const [index, spec] of VGG19_LAYERS.entries()) {
-      const found = weights.layers.get(spec.name);
-      if (!found) break;
-      const [kh, kw, kin, kout] = found.kernelShape;
-      if (kh !== 3 || kw !== 3 || kin !== inChannels || !(kout > 0)) {
-        throw new Error(
-          `${spec.name} kernel has shape [${found.kernelShape.join(', ')}], expected [3, 3, ${inChannels}, n]`,
-        );
-      }
-      if (found.kernel.length !== 9 * kin * kout || found.bias.length !== kout) {
-        throw new Error(`${spec.name} holds ${found.kernel.length} kernel and ${found.bias.length} bias values`);
-      }
+    for (const found of chainedLayers(weights)) {
+      const { inChannels: kin, outChannels: kout } = found;
       const layer: ConvLayer = {
-        name: spec.name,
-        index,
-        poolBefore: index > 0 && spec.name.endsWith('_conv1'),
-        inChannels: kin,
-        outChannels: kout,
+        ...found,
         kernel: tf.tensor4d(found.kernel, [3, 3, kin, kout]),
         bias: tf.tensor1d(found.bias),
       };
@@ -69,9 +54,7 @@ export class VggNetwork {
             }
           : { kind: 'direct', flipped: tf.tidy(() => tf.reverse(layer.kernel, [0, 1]).transpose([0, 1, 3, 2])) },
       );
-      inChannels = kout;
     }
-    if (layers.length === 0) throw new Error(`${weights.source} holds no block1_conv1 layer`);
     this.layers = layers;
   }
 
