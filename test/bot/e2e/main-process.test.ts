@@ -24,16 +24,21 @@ function startMain(env: Record<string, string>): Child {
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  return {
+  const handle: Child = {
     exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
     output: () => output,
     kill: (signal) => child.kill(signal),
   };
+  children.push(handle);
+  return handle;
 }
 
 let fake: FakeDiscord | undefined;
 let temp: string | undefined;
+const children: Child[] = [];
 afterEach(async () => {
+  // A test that failed half-way must not leave the bot (and its engine workers) running.
+  for (const child of children.splice(0)) child.kill('SIGKILL');
   await fake?.close();
   fake = undefined;
   if (temp) await rm(temp, { recursive: true, force: true });

@@ -31,6 +31,8 @@ function startWorker(redisUrl: string): WorkerProcess {
       LOG_FORMAT: 'json',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: npm, tsx and node under it, and the engine workers, are stopped together.
+    detached: true,
   });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -49,12 +51,28 @@ beforeAll(async () => {
   harness = await startHarness({ REDIS_URL: redis.url, PROGRESS_INTERVAL_MS: '1000' });
 }, 120_000);
 
+/** SIGTERM to the worker's whole process group, as a service manager sends it; SIGKILL if it lingers. */
+async function stopWorker(worker: WorkerProcess): Promise<void> {
+  const group = -worker.child.pid!;
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(group, name);
+    } catch {
+      // Already gone.
+    }
+  };
+  signal('SIGTERM');
+  const timer = setTimeout(() => signal('SIGKILL'), 30_000);
+  await worker.exited;
+  clearTimeout(timer);
+  signal('SIGKILL'); // anything left in the group (nothing, normally)
+}
+
 afterAll(async () => {
   await harness?.close();
-  for (const worker of workers) worker.child.kill('SIGTERM');
-  await Promise.all(workers.map((w) => w.exited));
+  await Promise.all(workers.map(stopWorker));
   await redis?.dispose();
-}, 60_000);
+}, 90_000);
 
 describe.skipIf(!hasSharedVgg19)('Redis mode: the bot and two `npm run worker` processes', () => {
   it('runs a job on a worker, with progress edits and the final image, and /queue shows both workers', async () => {
