@@ -82,7 +82,7 @@ export class InputsExpiredError extends UserFacingError {}
 /** A saved style removed between the request and its download. */
 export class StyleMissingError extends UserFacingError {}
 
-export interface PreparedImages {
+export interface RecipeImages {
   /** At the output size. */
   content: RgbImage;
   /** Sized for the output and the style scale, in the recipe's order. */
@@ -104,7 +104,7 @@ export interface ImageSources {
  * message (the download's, the image pipeline's, or InputsExpiredError). The first failed download stops the
  * others; `stop` (shutdown) stops them all and skips the work still to do.
  */
-export async function prepareImages(recipe: Recipe, sources: ImageSources, stop?: AbortSignal): Promise<PreparedImages> {
+export async function loadRecipeImages(recipe: Recipe, sources: ImageSources, stop?: AbortSignal): Promise<RecipeImages> {
   const { config } = sources;
   const limits = limitsFor(config, recipe.guildId);
   const siblingFailed = new AbortController();

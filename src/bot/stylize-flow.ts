@@ -12,7 +12,7 @@ import { isUserFacing } from '../errors/user-facing-error.ts';
 import type { Logger } from '../log/logger.ts';
 import type { JobInput, Reservation } from '../queue/contract.ts';
 import type { BotContext } from './bot.ts';
-import { keptRecord, prepareImages, randomSeed, type PreparedImages, type Recipe, type RecipeStyle } from './job-images.ts';
+import { keptRecord, loadRecipeImages, randomSeed, type RecipeImages, type Recipe, type RecipeStyle } from './job-images.ts';
 import {
   CANCEL_PREFIX,
   cancelledMessage,
@@ -294,9 +294,9 @@ async function publishPrepareAndSubmit(state: RequestState): Promise<void> {
   if (published.problem !== undefined) return giveUp(failedMessage(jobId, INTERNAL_ERROR_TEXT));
 
   reply.show(first);
-  let images: PreparedImages;
+  let images: RecipeImages;
   try {
-    images = await prepareImages(recipe, context, state.signal);
+    images = await loadRecipeImages(recipe, context, state.signal);
   } catch (error) {
     if (state.signal.aborted) {
       logger.info('shutdown while preparing the request');

@@ -37,13 +37,13 @@ export const WORKER_DIED_TWICE_MESSAGE =
 
 /** Redis mode: the job waited for a worker longer than its images are kept (REDIS_DATA_TTL_HOURS). */
 export function imagesExpiredMessage(ttlMs: number): string {
-  return `Your job waited more than ${formatDuration(ttlMs)} for a free engine, and its images expired. Please ask again.`;
+  return `Your job waited more than ${durationInWords(ttlMs)} for a free engine, and its images expired. Please ask again.`;
 }
 
 export const SHUTTING_DOWN_MESSAGE = 'The bot is restarting and is not taking new jobs. Please try again in a minute.';
 
 export function timeoutMessage(timeoutMs: number): string {
-  const limit = formatDuration(timeoutMs);
+  const limit = durationInWords(timeoutMs);
   return `Your job reached its time limit of ${limit} before it had an image to show, so it was stopped.`;
 }
 
@@ -59,7 +59,7 @@ export function genericFailureMessage(jobId: string): string {
 }
 
 /** "90 seconds", "15 minutes", "2 hours" (rounded). */
-export function formatDuration(ms: number): string {
+export function durationInWords(ms: number): string {
   const seconds = Math.round(ms / 1000);
   if (seconds < 120) return `${seconds} ${plural(seconds, 'second')}`;
   const minutes = Math.round(seconds / 60);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeJobId, randomJobId } from '../../src/queue/job-id.ts';
-import { formatDuration, ordinal, queueFullMessage, timeoutMessage } from '../../src/queue/messages.ts';
+import { durationInWords, ordinal, queueFullMessage, timeoutMessage } from '../../src/queue/messages.ts';
 
 describe('job ids', () => {
   it('are 6 Crockford base32 characters and read back however they are typed', () => {
@@ -20,10 +20,10 @@ describe('job ids', () => {
 
 describe('messages', () => {
   it('say time limits the way people say them', () => {
-    expect(formatDuration(30_000)).toBe('30 seconds');
-    expect(formatDuration(900_000)).toBe('15 minutes');
-    expect(formatDuration(60_000 * 60)).toBe('60 minutes');
-    expect(formatDuration(86_400_000)).toBe('24 hours');
+    expect(durationInWords(30_000)).toBe('30 seconds');
+    expect(durationInWords(900_000)).toBe('15 minutes');
+    expect(durationInWords(60_000 * 60)).toBe('60 minutes');
+    expect(durationInWords(86_400_000)).toBe('24 hours');
     expect(timeoutMessage(900_000)).toBe(
       'Your job reached its time limit of 15 minutes before it had an image to show, so it was stopped.',
     );
