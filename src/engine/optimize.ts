@@ -19,6 +19,16 @@ export interface OptimizationProblem {
    * point. Rejects to abort: the optimizer rethrows.
    */
   report(x: Float32Array, loss: LossTerms): Promise<boolean>;
+  /**
+   * Stop early once the best loss has improved by less than `tolerance` (relative) over the last `window`
+   * evaluations; undefined: run the whole budget.
+   */
+  readonly convergence?: Convergence;
+}
+
+export interface Convergence {
+  readonly window: number;
+  readonly tolerance: number;
 }
 
 export interface OptimizationResult {
@@ -28,6 +38,8 @@ export interface OptimizationResult {
   readonly evaluations: number;
   /** report() asked to stop before the budget was used. */
   readonly stopped: boolean;
+  /** The loss had stopped improving (see OptimizationProblem.convergence) before the budget was used. */
+  readonly converged: boolean;
   /** Wall time in ms: in evaluate(), in report(), and in all; the rest is the optimizer's own work. */
   readonly timing: { readonly evaluateMs: number; readonly reportMs: number; readonly totalMs: number };
 }
@@ -38,6 +50,9 @@ class Evaluator {
   readonly #startedAt = performance.now();
   #used = 0;
   #stopped = false;
+  #converged = false;
+  /** The best total loss after each evaluation, as long as the convergence window needs. */
+  readonly #best: number[] = [];
   #evaluateMs = 0;
   #reportMs = 0;
 
@@ -47,7 +62,17 @@ class Evaluator {
 
   /** Whether another evaluation may run. */
   get canContinue(): boolean {
-    return !this.#stopped && this.#used < this.#problem.budget;
+    return !this.#stopped && !this.#converged && this.#used < this.#problem.budget;
+  }
+
+  #track(total: number) {
+    const rule = this.#problem.convergence;
+    if (!rule || !Number.isFinite(total)) return;
+    const best = this.#best.length > 0 ? Math.min(this.#best[this.#best.length - 1]!, total) : total;
+    this.#best.push(best);
+    if (this.#best.length <= rule.window) return;
+    const before = this.#best.shift()!;
+    if (before - best <= rule.tolerance * Math.abs(best)) this.#converged = true;
   }
 
   async probe(x: Float32Array): Promise<Evaluation> {
@@ -56,6 +81,7 @@ class Evaluator {
     const evaluated = performance.now();
     this.#evaluateMs += evaluated - start;
     this.#used++;
+    this.#track(evaluation.loss.total);
     if (evaluation.grad.length !== x.length) {
       throw new Error(`the objective returned a gradient of ${evaluation.grad.length} values for ${x.length}`);
     }
@@ -69,7 +95,7 @@ class Evaluator {
 
   result(x: Float32Array, loss: LossTerms): OptimizationResult {
     const timing = { evaluateMs: this.#evaluateMs, reportMs: this.#reportMs, totalMs: performance.now() - this.#startedAt };
-    return { x, loss, evaluations: this.#used, stopped: this.#stopped, timing };
+    return { x, loss, evaluations: this.#used, stopped: this.#stopped, converged: this.#converged, timing };
   }
 }
 

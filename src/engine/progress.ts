@@ -30,8 +30,9 @@ export class RunProgress {
     return this.#initialLoss;
   }
 
-  carryOver(scale: number, unused: number): void {
-    this.#eta.carryOver(scale, unused);
+  /** A scale ended with `unused` iterations of its budget: they go to the next scale, or nowhere. */
+  settle(scale: number, unused: number, what: 'carry' | 'drop'): void {
+    this.#eta.settle(scale, unused, what);
   }
 
   /** The optimizer's report() for one scale; `render` shows an evaluated image in the user's colours. */
@@ -102,12 +103,11 @@ export class EtaEstimator {
     this.#last = { scale, at: now };
   }
 
-  /** Iterations of a scale moved on to the next one (an optimizer stopped early). */
-  carryOver(scale: number, unused: number): void {
-    if (scale + 1 < this.#planned.length && unused > 0) {
-      this.#planned[scale]! -= unused;
-      this.#planned[scale + 1]! += unused;
-    }
+  /** Iterations a scale did not use: moved on to the next one, or dropped (the scale had converged). */
+  settle(scale: number, unused: number, what: 'carry' | 'drop'): void {
+    if (unused <= 0) return;
+    this.#planned[scale]! -= unused;
+    if (what === 'carry' && scale + 1 < this.#planned.length) this.#planned[scale + 1]! += unused;
   }
 
   /** Estimated ms left after `done` iterations of `scale`; undefined until two iterations have been timed. */

@@ -4,7 +4,7 @@ import type { CaffeImage, ComputeBackend, LossSpec, ScaleTargets } from './compu
 import { isOutOfMemoryError } from './errors.ts';
 import { adam, lbfgs, type OptimizationProblem, type OptimizationResult } from './optimize.ts';
 import { clipToPixelRange, initialImage, resizeImage } from './pixels.ts';
-import { resolveSettings } from './presets.ts';
+import { resolveSettings, strengthFactor } from './presets.ts';
 import { RunProgress } from './progress.ts';
 import { planScales, type ScaleStep } from './scales.ts';
 import {
@@ -16,6 +16,9 @@ import {
   type StylizeSettings,
 } from './types.ts';
 import { checkMemory, minimumSide, validateRequest, type NetworkLayer } from './validate.ts';
+
+/** Iterations over which stopTolerance is judged (see StylizeSettings.stopTolerance). */
+export const CONVERGENCE_WINDOW = 10;
 
 export interface RunContext {
   readonly compute: ComputeBackend;
@@ -63,17 +66,22 @@ export async function runStylize(
       const budget = step.iterations + carry;
       const render = (pixels: Float32Array) => presentImage({ width: step.width, height: step.height, data: pixels }, images);
       const report = progress.reporter(index, render);
-      result = await optimizeScale(context.compute, loss, settings, images, step, x, { budget, report });
+      const convergence =
+        settings.stopTolerance > 0 ? { window: CONVERGENCE_WINDOW, tolerance: settings.stopTolerance } : undefined;
+      result = await optimizeScale(context.compute, loss, settings, images, step, x, { budget, report, convergence });
       x = { width: step.width, height: step.height, data: result.x };
       for (const key of ['evaluateMs', 'reportMs', 'totalMs'] as const) timing[key] += result.timing[key];
-      carry = budget - result.evaluations;
-      progress.carryOver(index, carry);
+      // Iterations an optimizer could not use move on to the next scale; those a converged scale did not need
+      // are saved, which is the point of stopping early.
+      const unused = budget - result.evaluations;
+      carry = result.converged ? 0 : unused;
+      progress.settle(index, unused, result.converged ? 'drop' : 'carry');
       if (result.stopped) break;
     }
 
     const image = presentImage(resizeImage(x!, width, height), images);
     const seconds = (performance.now() - startedAt) / 1000;
-    const stopReason = result!.stopped ? 'time-limit' : 'completed';
+    const stopReason = result!.stopped ? 'time-limit' : result!.converged ? 'converged' : 'completed';
     const iterations = progress.iterations;
     const optimizerMs = timing.totalMs - timing.evaluateMs - timing.reportMs;
     context.logger?.info(
@@ -108,17 +116,19 @@ export async function runStylize(
 }
 
 /**
- * The loss as the backend computes it: run weights times layer weights, zero terms left out. Luminance-only
- * transfer boosts the style term (see LUMINANCE_STYLE_BOOST).
+ * The loss as the backend computes it: run weights times layer weights, zero terms left out. Strength scales the
+ * style weight and the TV weight with it (the smoothing is there for the style's noise), so that strength 0 leaves
+ * the photo alone (strengthFactor); luminance-only transfer boosts the style (see LUMINANCE_STYLE_BOOST).
  */
 export function lossSpec(settings: StylizeSettings): LossSpec {
-  const styleWeight = settings.styleWeight * (settings.colors === 'luminance' ? LUMINANCE_STYLE_BOOST : 1);
+  const strength = strengthFactor(settings.strength);
+  const styleWeight = settings.styleWeight * strength * (settings.colors === 'luminance' ? LUMINANCE_STYLE_BOOST : 1);
   const weighted = (layers: StylizeSettings['contentLayers'], factor: number) =>
     layers.map(({ layer, weight }) => ({ layer, weight: weight * factor })).filter((term) => term.weight > 0);
   return {
     content: weighted(settings.contentLayers, settings.contentWeight),
     style: weighted(settings.styleLayers, styleWeight),
-    tvWeight: settings.tvWeight,
+    tvWeight: settings.tvWeight * strength,
     pooling: settings.pooling,
     normalization: settings.lossNormalization,
   };
@@ -132,7 +142,7 @@ async function optimizeScale(
   images: PreparedImages,
   step: ScaleStep,
   previous: CaffeImage | undefined,
-  run: Pick<OptimizationProblem, 'budget' | 'report'>,
+  run: Pick<OptimizationProblem, 'budget' | 'report' | 'convergence'>,
 ): Promise<OptimizationResult> {
   const content = resizeImage(images.content, step.width, step.height);
   const factor = step.width / images.content.width;

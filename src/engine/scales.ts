@@ -1,32 +1,37 @@
 /**
- * Coarse-to-fine schedule: the image is optimized at halved sizes first, then upscaled and refined. A coarse
- * iteration costs a quarter of the next finer one and settles large structures (longer brush strokes, bigger
- * swirls) that fine iterations are slow to move; most of the budget goes to the cheap scales.
+ * Coarse-to-fine schedule: the image is optimized at halved sizes first, then upscaled and refined. It depends on
+ * the output size: scales halve from the output down to the smallest size whose long side is still
+ * COARSEST_LONG_SIDE or more (at most `scales` scales, the finest kept), so 256 px runs 128 → 256, 512 px runs
+ * 128 → 256 → 512 and 1024 px 128 → 256 → 512 → 1024; smaller outputs run at their own size only.
  *
- * Measured with judge.py on tubingen + starry_night (wall time on this 2-core machine, wasm), the single scale
- * wins at equal time up to 768 px, by content fidelity at the same style score:
- * - 256 px: single 0.031/0.83 (style_rel/content_rel) at 66 s; from 128 px 0.026/0.83 at 150 s;
- * - 512 px: single 0.031/0.76 at 363 s; from 256 px 0.030/0.80 at 440 s;
- * - 768 px: single 0.043/0.85 at 765 s; from 384 px 0.042/0.89 at 750 s.
- * So coarse scales start at 512 px: outputs of 1024 px and more, where a single-scale iteration costs 4x a
- * 512 px one and VGG19's receptive field covers too little of the image for large-scale style.
+ * Why: a coarse iteration costs a quarter of the next finer one, and at 128 px VGG19's deepest style layers
+ * (block5_conv1 sees about 200 px) cover the whole picture, so the large structures of a style (long strokes, big
+ * swirls, the layout of colour) are settled there, cheaply; the finer scales restore the photo's detail and add
+ * fine texture. A single scale at 1024 px stalls near style_rel 0.15 because its style layers see a fifth of the
+ * picture. Below 128 px block5_conv1 is 8 pixels across and a photo's Gram matrices say too little. Measured
+ * (judge.py over the photo × artwork pairs of ../shared/images, see the README's notes on the defaults): at 256 px
+ * the coarse start reaches style_rel ≤ 0.05 on every pair, where the single scale missed on 9 of 18.
  */
 export interface ScaleStep {
   readonly width: number;
   readonly height: number;
-  /** Evaluations planned at this scale (unused ones carry over to the next). */
+  /** Most evaluations at this scale (unused ones carry over to the next). */
   readonly iterations: number;
 }
 
-/** Coarser scales than this long side teach the image little that survives upscaling. */
-export const MIN_COARSE_LONG_SIDE = 512;
+/** The smallest long side a coarse scale may have. */
+export const COARSEST_LONG_SIDE = 128;
 
-/** Share of the budget for each scale, coarsest first, by number of scales. */
+/**
+ * Share of the budget for each scale, coarsest first, by number of scales. The coarsest scale gets the most (40%):
+ * that is where the style is won. Each finer scale gets less, as its iterations cost 4× more and it mostly has to
+ * restore the photo's detail, which takes a few dozen iterations at 256 px and fewer at sizes judged from afar.
+ */
 const SHARES: Readonly<Record<number, readonly number[]>> = {
   1: [1],
-  2: [0.6, 0.4],
-  3: [0.45, 0.3, 0.25],
-  4: [0.35, 0.25, 0.2, 0.2],
+  2: [0.4, 0.6],
+  3: [0.4, 0.35, 0.25],
+  4: [0.4, 0.3, 0.2, 0.1],
 };
 
 function sharesFor(count: number): readonly number[] {
@@ -34,8 +39,8 @@ function sharesFor(count: number): readonly number[] {
 }
 
 /**
- * The sizes and iteration budgets of a run with `scales` scales at most. Scales whose long side would fall
- * below MIN_COARSE_LONG_SIDE, or whose short side below `minSide`, are dropped, as are scales that would get no
+ * The sizes and iteration budgets of a run with `scales` scales at most. Coarse scales whose long side would fall
+ * below COARSEST_LONG_SIDE, or whose short side below `minSide`, are dropped, as are scales that would get no
  * iteration. The last step always has the output size.
  */
 export function planScales(
@@ -51,7 +56,7 @@ export function planScales(
     const w = Math.round(width * factor);
     const h = Math.round(height * factor);
     const coarse = k > 0;
-    if (coarse && (Math.max(w, h) < MIN_COARSE_LONG_SIDE || Math.min(w, h) < minSide)) continue;
+    if (coarse && (Math.max(w, h) < COARSEST_LONG_SIDE || Math.min(w, h) < minSide)) continue;
     sizes.push({ width: coarse ? w : width, height: coarse ? h : height });
   }
   const used = sizes.slice(-Math.max(1, Math.min(sizes.length, iterations)));

@@ -31,10 +31,14 @@ const settingsSchema = z
     contentWeight: weight,
     styleWeight: weight,
     tvWeight: weight,
+    strength: z
+      .number({ error: 'must be a number' })
+      .min(0, { error: 'must be between 0 and 100' })
+      .max(100, { error: 'must be between 0 and 100' }),
     contentLayers: layerList,
     styleLayers: layerList.refine((list) => list.length > 0, { error: 'must list at least one layer' }),
     pooling: z.enum(['avg', 'max'], { error: 'must be avg or max' }),
-    lossNormalization: z.enum(['mse', 'paper'], { error: 'must be mse or paper' }),
+    lossNormalization: z.enum(['mse', 'paper', 'balanced'], { error: 'must be mse, paper or balanced' }),
     optimizer: z.enum(['lbfgs', 'adam'], { error: 'must be lbfgs or adam' }),
     learningRate: z
       .number({ error: 'must be a finite number' })
@@ -57,6 +61,10 @@ const settingsSchema = z
       .int({ error: 'must be a whole number' })
       .min(1, { error: 'must be at least 1' })
       .max(SETTING_LIMITS.scales, { error: `must be at most ${SETTING_LIMITS.scales}` }),
+    stopTolerance: z
+      .number({ error: 'must be a number' })
+      .min(0, { error: 'must be between 0 and 1' })
+      .max(1, { error: 'must be between 0 and 1' }),
   })
   .strict();
 

@@ -9,8 +9,11 @@ export type PresetName = 'default' | 'seed' | 'keras';
 /**
  * How loss terms are normalized. `mse`: mean squared errors, as neural-style and the PyTorch reference tools.
  * `paper`: the seed article's 1/(4NM) content and 1/(4N²M²) style factors on unnormalized Gram matrices.
+ * `balanced`: relative errors, as judge.py scores them: the content term divided by the content target's own
+ * energy, the style term by the distance between the photo's Gram matrices and the style targets, so that a
+ * weight means the same balance on every image pair and at every scale (see balanceWeights in compute.ts).
  */
-export type LossNormalization = 'mse' | 'paper';
+export type LossNormalization = 'mse' | 'paper' | 'balanced';
 
 export interface WeightedLayer {
   layer: VggLayerName;
@@ -23,6 +26,12 @@ export interface StylizeSettings {
   contentWeight: number;
   styleWeight: number;
   tvWeight: number;
+  /**
+   * 0–100, the one knob most users need: how far the style moves the photo. 50 keeps the weights as they are;
+   * lower scales the style weight down (0 turns the style off: the photo comes back), higher scales it up
+   * (see strengthFactor in presets.ts).
+   */
+  strength: number;
   contentLayers: WeightedLayer[];
   styleLayers: WeightedLayer[];
   pooling: Pooling;
@@ -38,6 +47,12 @@ export interface StylizeSettings {
   colors: ColorMode;
   /** Number of coarse-to-fine scales (1 = single scale). */
   scales: number;
+  /**
+   * Early stop: a scale ends once its best loss has improved by less than this fraction over the last
+   * CONVERGENCE_WINDOW iterations, and its unused iterations go to the next scale; `iterations` is then a maximum.
+   * 0 runs every iteration.
+   */
+  stopTolerance: number;
 }
 
 export interface StyleInput {

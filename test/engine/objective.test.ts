@@ -81,8 +81,11 @@ describe.each(backendsUnderTest)('the objective on $name', (backendUnderTest) =>
     ['style, avg pooling, mse', only('style', 'avg', 'mse')],
     ['style, max pooling, mse', only('style', 'max', 'mse')],
     ['style, avg pooling, paper', only('style', 'avg', 'paper')],
+    ['content, avg pooling, balanced', only('content', 'avg', 'balanced')],
+    ['style, max pooling, balanced', only('style', 'max', 'balanced')],
     ['total variation', only('tv', 'avg', 'mse')],
     ['all terms, max pooling, mse', spec('max', 'mse', 1e-3)],
+    ['all terms, avg pooling, balanced', spec('avg', 'balanced', 1e-3)],
   ] as const)('its gradient is the derivative of its loss (finite differences): %s', async (_, loss) => {
     const objective = await compute.createObjective(loss, targets);
     try {
@@ -121,11 +124,16 @@ describe.each(backendsUnderTest)('the objective on $name', (backendUnderTest) =>
   it.skipIf(backendUnderTest === backendsUnderTest[0])(
     'agrees with the reference backend, also on wide layers (Winograd on wasm)',
     async () => {
-      for (const widths of [undefined, [4, 6, 256, 8, 8] as const]) {
+      for (const [widths, normalization] of [
+        [undefined, 'mse'],
+        [[4, 6, 256, 8, 8], 'mse'],
+        [undefined, 'balanced'],
+      ] as const) {
         const weights = makeTinyVggWeights({ seed: 3, widths });
         const [a, b] = await Promise.all([createBackend(backendUnderTest, weights), createBackend(backendsUnderTest[0]!, weights)]);
         try {
-          const loss = { ...spec('avg', 'mse', 1e-3), style: spec('avg', 'mse', 1e-3).style.slice(0, 3) };
+          const full = spec('avg', normalization, 1e-3);
+          const loss = { ...full, style: full.style.slice(0, 3) };
           const evaluations = [];
           for (const backend of [a, b]) {
             const objective = await backend.createObjective(loss, targets);
@@ -144,6 +152,54 @@ describe.each(backendsUnderTest)('the objective on $name', (backendUnderTest) =>
       }
     },
   );
+
+  describe('balanced normalization', () => {
+    const evaluateAt = async (loss: LossSpec, scene: ScaleTargets, at: Float32Array) => {
+      const objective = await compute.createObjective(loss, scene);
+      try {
+        return (await objective.evaluate(at)).loss;
+      } finally {
+        objective.dispose();
+      }
+    };
+    const scaled = (picture: CaffeImage, k: number): CaffeImage => ({ ...picture, data: picture.data.map((v) => v * k) });
+    const scene = (k: number): ScaleTargets => ({
+      content: scaled(targets.content, k),
+      styles: [{ image: scaled(targets.styles[0]!.image, k), weight: 1 }],
+    });
+
+    it('gives two scaled versions of the same image pair the same balance, where mse does not', async () => {
+      // Contrast ×1/4 scales every feature map about ×1/4 (the network is nearly homogeneous): mse's content term
+      // falls ×16 and its style term ×256, so the same weights mean another balance; relative errors stay put.
+      const ratio = async (normalization: LossNormalization, k: number) => {
+        const terms = await evaluateAt(spec('avg', normalization, 0), scene(k), scaled({ width: W, height: H, data: x }, k).data);
+        return terms.style / terms.content;
+      };
+      const balanced = [await ratio('balanced', 1), await ratio('balanced', 0.25)];
+      const mse = [await ratio('mse', 1), await ratio('mse', 0.25)];
+      expect(Math.abs(balanced[1]! / balanced[0]! - 1)).toBeLessThan(0.05);
+      expect(mse[0]! / mse[1]!).toBeGreaterThan(10);
+    });
+
+    it('reads as the judge scores: 0 content and the style weight at the photo itself, at any size', async () => {
+      const loss = { ...spec('avg', 'balanced', 0), content: [{ layer: 'block4_conv2' as const, weight: 5 }] };
+      const uniform = { ...loss, style: loss.style.map((term) => ({ ...term, weight: 7 })) };
+      for (const [width, height] of [[W, H], [2 * W + 1, 2 * H]] as const) {
+        const sized: ScaleTargets = {
+          content: image(width, height, 12),
+          styles: [{ image: image(width - 3, height + 4, 13), weight: 1 }],
+        };
+        const terms = await evaluateAt(uniform, sized, sized.content.data);
+        expect(terms.content).toBe(0);
+        expect(terms.style).toBeCloseTo(7, 3);
+        // Away from the photo, the content term is the weight times |F − P|² / |P|², below the weight for a
+        // nearby image.
+        const near = await evaluateAt(uniform, sized, sized.content.data.map((v, i) => v + 20 * Math.sin(i)));
+        expect(near.content).toBeGreaterThan(0);
+        expect(near.content).toBeLessThan(5);
+      }
+    });
+  });
 
   it('neither keeps x nor hands out the same gradient array twice', async () => {
     const objective = await compute.createObjective(spec('avg', 'mse', 1e-3), targets);

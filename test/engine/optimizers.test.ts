@@ -175,3 +175,39 @@ describe('Adam', () => {
     await expect(adam(aborting, new Float32Array(N), 1)).rejects.toBeInstanceOf(StylizeAbortedError);
   });
 });
+
+describe('stopping when done', () => {
+  /** A loss that falls 10% per evaluation until `flatAfter`, then by 0.05% (a plateau), with no gradient to follow. */
+  function plateau(budget: number, flatAfter: number): OptimizationProblem {
+    let evaluations = 0;
+    return {
+      budget,
+      convergence: { window: 10, tolerance: 0.01 },
+      evaluate: () => {
+        evaluations++;
+        const f = evaluations <= flatAfter ? 0.9 ** evaluations : 0.9 ** flatAfter * 0.9995 ** (evaluations - flatAfter);
+        return Promise.resolve({ loss: terms(1e6 * f), grad: new Float32Array(N).fill(1e-3) });
+      },
+      report: () => Promise.resolve(true),
+    };
+  }
+
+  it.each([
+    ['adam', (p: OptimizationProblem) => adam(p, new Float32Array(N), 1)],
+    ['lbfgs', (p: OptimizationProblem) => lbfgs(p, new Float32Array(N))],
+  ] as const)('%s stops once the best loss improved by less than the tolerance over the window', async (_, run) => {
+    const stopped = await run(plateau(200, 30));
+    expect(stopped.converged).toBe(true);
+    // 30 improving evaluations, then 10 flat ones fill the window; a few more at most to finish a step.
+    expect(stopped.evaluations).toBeGreaterThanOrEqual(40);
+    expect(stopped.evaluations).toBeLessThan(50);
+  });
+
+  it('runs the whole budget while the loss still falls, and without a rule', async () => {
+    const falling = await adam(plateau(60, 1000), new Float32Array(N), 1);
+    expect([falling.converged, falling.evaluations]).toEqual([false, 60]);
+    const { convergence: _, ...noRule } = plateau(60, 5);
+    const unruled = await adam(noRule, new Float32Array(N), 1);
+    expect([unruled.converged, unruled.evaluations]).toEqual([false, 60]);
+  });
+});

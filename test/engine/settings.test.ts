@@ -76,17 +76,26 @@ describe('presets and settings', () => {
 });
 
 describe('coarse-to-fine plan', () => {
-  it('halves per scale, drops scales below 512 px, and spends the whole budget, most of it coarse', () => {
-    expect(planScales(2048, 1536, 3, 80)).toEqual([
-      { width: 512, height: 384, iterations: 36 },
-      { width: 1024, height: 768, iterations: 24 },
-      { width: 2048, height: 1536, iterations: 20 },
+  it('halves per scale down to 128 px, so the schedule follows the output size, and spends most of the budget coarse', () => {
+    expect(planScales(256, 192, 4, 100)).toEqual([
+      { width: 128, height: 96, iterations: 40 },
+      { width: 256, height: 192, iterations: 60 },
     ]);
-    expect(planScales(1024, 768, 3, 80)).toEqual([
-      { width: 512, height: 384, iterations: 48 },
-      { width: 1024, height: 768, iterations: 32 },
+    expect(planScales(512, 384, 4, 100)).toEqual([
+      { width: 128, height: 96, iterations: 40 },
+      { width: 256, height: 192, iterations: 35 },
+      { width: 512, height: 384, iterations: 25 },
     ]);
-    expect(planScales(768, 512, 3, 100)).toEqual([{ width: 768, height: 512, iterations: 100 }]);
+    expect(planScales(1024, 768, 4, 100)).toEqual([
+      { width: 128, height: 96, iterations: 40 },
+      { width: 256, height: 192, iterations: 30 },
+      { width: 512, height: 384, iterations: 20 },
+      { width: 1024, height: 768, iterations: 10 },
+    ]);
+    // At most `scales` scales, the finest kept: 2048 px starts at 256.
+    expect(planScales(2048, 1536, 4, 100).map((s) => s.width)).toEqual([256, 512, 1024, 2048]);
+    // Below 256 px there is no coarser scale of 128 px or more.
+    expect(planScales(200, 150, 4, 100)).toEqual([{ width: 200, height: 150, iterations: 100 }]);
     expect(planScales(2000, 1500, 1, 100).map((s) => s.width)).toEqual([2000]);
   });
 
@@ -122,8 +131,18 @@ describe('ETA across scales', () => {
       { width: 10, height: 10, iterations: 5 },
     ]);
     for (let t = 0; t <= 30; t += 10) eta.record(0, t);
-    eta.carryOver(0, 2);
+    eta.settle(0, 2, 'carry');
     expect(eta.remainingMs(1, 0)).toBe(7 * 10);
+  });
+
+  it('drops the iterations a converged scale did not need', () => {
+    const eta = new EtaEstimator([
+      { width: 10, height: 10, iterations: 5 },
+      { width: 10, height: 10, iterations: 5 },
+    ]);
+    for (let t = 0; t <= 30; t += 10) eta.record(0, t);
+    eta.settle(0, 2, 'drop');
+    expect(eta.remainingMs(1, 0)).toBe(5 * 10);
   });
 });
 

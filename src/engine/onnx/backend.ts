@@ -4,7 +4,16 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { VggWeights } from '../../weights/types.ts';
 import { chainedLayers, type VggLayerName } from '../../weights/vgg19-layout.ts';
-import type { CaffeImage, ComputeBackend, Evaluation, LossSpec, Objective, ScaleTargets } from '../compute.ts';
+import {
+  balanceWeights,
+  type CaffeImage,
+  type ComputeBackend,
+  type Evaluation,
+  type LossSpec,
+  type Objective,
+  type ScaleTargets,
+  type TargetStatistics,
+} from '../compute.ts';
 import { BackendUnavailableError, StylizeRequestError } from '../errors.ts';
 import type { BackendInfo } from '../types.ts';
 import { chooseWebGpuAdapter, type VulkanDevice } from './adapter.ts';
@@ -317,6 +326,8 @@ class OnnxComputeBackend implements OnnxBackend {
     this.#assertAlive();
     const { width, height } = targets.content;
     checkImage('content', targets.content);
+    // `balanced` is the mse graph with rescaled weights (balanceWeights), so it shares mse's sessions.
+    const balanced = loss.normalization === 'balanced';
     const layout: ObjectiveLayout = {
       width,
       height,
@@ -324,21 +335,26 @@ class OnnxComputeBackend implements OnnxBackend {
       style: loss.style.map((term) => this.#layerIndex(term.layer)),
       tv: loss.tvWeight > 0,
       pooling: loss.pooling,
-      normalization: loss.normalization,
+      normalization: balanced ? 'mse' : loss.normalization,
     };
-    const weights = Float32Array.from([...loss.content, ...loss.style, { weight: loss.tvWeight }], (t) => {
-      if (!Number.isFinite(t.weight) || t.weight < 0) {
-        throw new StylizeRequestError(`Loss weights must be finite and not negative, got ${t.weight}.`);
+    for (const { weight } of [...loss.content, ...loss.style, { weight: loss.tvWeight }]) {
+      if (!Number.isFinite(weight) || weight < 0) {
+        throw new StylizeRequestError(`Loss weights must be finite and not negative, got ${weight}.`);
       }
-      return t.weight;
-    });
+    }
     const depth = Math.max(-1, ...layout.content, ...layout.style) + 1;
     this.#checkReach('content', targets.content, depth);
 
+    const content = await this.#contentTargets(layout, targets.content, balanced);
+    const style = await this.#styleTargets(layout, targets.styles);
+    const termWeights = balanced
+      ? balanceWeights(loss, this.#statistics(layout, content, style), targets.content)
+      : { content: loss.content.map((t) => t.weight), style: loss.style.map((t) => t.weight), tv: loss.tvWeight };
+    const weights = Float32Array.from([...termWeights.content, ...termWeights.style, termWeights.tv]);
     let feeds: Record<string, ort.Tensor> = {
       [ObjectiveNames.weights]: new ort.Tensor('float32', weights, [weights.length]),
-      ...(await this.#contentTargets(layout, targets.content)),
-      ...(await this.#styleTargets(layout, targets.styles)),
+      ...content.feeds,
+      ...style,
     };
     if (this.info.name === 'onnx-webgpu') feeds = await this.#toDevice(feeds);
     try {
@@ -420,12 +436,47 @@ class OnnxComputeBackend implements OnnxBackend {
     }
   }
 
-  /** Content features (NCHW) of the content image, one feed per content term. */
-  async #contentTargets(layout: ObjectiveLayout, content: CaffeImage): Promise<Record<string, ort.Tensor>> {
-    if (layout.content.length === 0) return {};
+  /**
+   * Content features (NCHW) of the content image, one feed per content term; with `grams`, also the content
+   * image's own Gram matrices at the style layers (for `balanced`), from the same pass.
+   */
+  async #contentTargets(
+    layout: ObjectiveLayout,
+    content: CaffeImage,
+    grams: boolean,
+  ): Promise<{ feeds: Record<string, ort.Tensor>; grams: Map<number, Float32Array> }> {
+    const styleLayers = grams ? [...new Set(layout.style)] : [];
+    if (layout.content.length === 0 && styleLayers.length === 0) return { feeds: {}, grams: new Map() };
     const names = layout.content.map((index) => FeatureNames.features(index));
-    const outputs = await this.#runTargets(layout, content, 'content', names);
-    return Object.fromEntries(names.map((name, term) => [ObjectiveNames.contentTarget(term), outputs[name]!]));
+    const depth = Math.max(...layout.content, ...styleLayers) + 1;
+    const outputs = await this.#runTargets(layout, content, 'content', [...names, ...styleLayers.map(FeatureNames.gram)], depth);
+    return {
+      feeds: Object.fromEntries(names.map((name, term) => [ObjectiveNames.contentTarget(term), outputs[name]!])),
+      grams: new Map(styleLayers.map((index) => [index, outputs[FeatureNames.gram(index)]!.data as Float32Array])),
+    };
+  }
+
+  /** What balanceWeights needs, measured on the feeds in float64. */
+  #statistics(
+    layout: ObjectiveLayout,
+    content: { feeds: Record<string, ort.Tensor>; grams: Map<number, Float32Array> },
+    style: Record<string, ort.Tensor>,
+  ): TargetStatistics {
+    const data = (tensor: ort.Tensor | undefined) => tensor!.data as Float32Array;
+    const sumSq = (a: Float32Array, b?: Float32Array) => {
+      let sum = 0;
+      for (let i = 0; i < a.length; i++) sum += (a[i]! - (b ? b[i]! : 0)) ** 2;
+      return sum;
+    };
+    const contentTargets = layout.content.map((_, term) => data(content.feeds[ObjectiveNames.contentTarget(term)]));
+    const styleTargets = layout.style.map((_, term) => data(style[ObjectiveNames.styleTarget(term)]));
+    return {
+      contentEnergy: contentTargets.map((p) => sumSq(p)),
+      contentSize: contentTargets.map((p) => p.length),
+      styleDistance: styleTargets.map((a, term) => sumSq(content.grams.get(layout.style[term]!)!, a)),
+      styleEnergy: styleTargets.map((a) => sumSq(a)),
+      styleChannels: layout.style.map((index) => this.#layers[index]!.outChannels),
+    };
   }
 
   /** Blended Gram matrices of the style images (blend weights normalized to sum 1), one feed per style term. */
@@ -439,7 +490,7 @@ class OnnxComputeBackend implements OnnxBackend {
     for (const style of used) {
       checkImage('style', style.image);
       const share = style.weight / total;
-      const outputs = await this.#runTargets(layout, style.image, 'style', layers.map(FeatureNames.gram));
+      const outputs = await this.#runTargets(layout, style.image, 'style', layers.map(FeatureNames.gram), Math.max(...layers) + 1);
       for (const index of layers) {
         const gram = outputs[FeatureNames.gram(index)]!.data as Float32Array;
         const sum = blended.get(index) ?? new Float32Array(gram.length);
@@ -460,8 +511,9 @@ class OnnxComputeBackend implements OnnxBackend {
     image: CaffeImage,
     role: 'content' | 'style',
     fetches: readonly string[],
+    depth: number,
   ): Promise<ort.InferenceSession.OnnxValueMapType> {
-    this.#checkReach(role, image, Math.max(...(role === 'content' ? layout.content : layout.style)) + 1);
+    this.#checkReach(role, image, depth);
     const wanted = { content: layout.content, style: layout.style };
     const key = JSON.stringify({ ...wanted, pooling: layout.pooling });
     // Run once per image and scale, on any size: without a memory arena, a large style image's activations go

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { CaffeImage, Evaluation, LossSpec, Objective, ScaleTargets } from '../compute.ts';
+import { balanceWeights, type CaffeImage, type Evaluation, type LossSpec, type Objective, type ScaleTargets } from '../compute.ts';
 import type { LossNormalization, Pooling } from '../types.ts';
 import type { VggNetwork } from './network.ts';
 
@@ -12,6 +12,7 @@ import type { VggNetwork } from './network.ts';
  *   entries of (G−A)²;
  * - `paper` (the seed article): content = Σ(F−P)²/(4·C·H·W), style = Σ(Ĝ−Â)²/(4·C²·(H·W)²) with
  *   unnormalized Ĝ = FᵀF, which equals Σ(G−A)²/4.
+ * - `balanced`: `mse` with each weight rescaled once per objective from the targets (balanceWeights).
  * Each term is multiplied by its weight from the LossSpec (run weight times layer weight). TV is Σ of squared
  * differences between neighbouring pixels (on 0-255 values) times the TV weight.
  *
@@ -54,7 +55,14 @@ export async function createObjective(
 ): Promise<Objective> {
   await activate();
   const { width, height } = scale.content;
-  const targets = buildTargets(net, loss, scale);
+  const built = buildTargets(net, loss, scale);
+  let targets: Targets;
+  try {
+    targets = loss.normalization === 'balanced' ? await balance(net, built, scale.content) : built;
+  } catch (error) {
+    disposeTargets(built);
+    throw error;
+  }
   let disposed = false;
   return {
     width,
@@ -148,6 +156,49 @@ function buildTargets(net: VggNetwork, loss: LossSpec, scale: ScaleTargets): Tar
     pooling: loss.pooling,
     normalization: loss.normalization,
   };
+}
+
+/**
+ * `balanced` as the `mse` formulas with rescaled weights (balanceWeights in compute.ts), from the targets and the
+ * photo's own Gram matrices at the style layers.
+ */
+async function balance(net: VggNetwork, targets: Targets, content: CaffeImage): Promise<Targets> {
+  const image = upload(content);
+  let grams: Map<number, tf.Tensor2D> | undefined;
+  try {
+    grams =
+      targets.style.length > 0
+        ? collectFeatures(net, image, new Set(targets.style.map((t) => t.index)), targets.pooling, gram)
+        : new Map<number, tf.Tensor2D>();
+    const measured = tf.tidy(() =>
+      tf.stack([
+        ...targets.content.map((t) => sumOfSquares(t.target)),
+        ...targets.style.map((t) => sumOfSquares(tf.sub(grams!.get(t.index)!, t.target))),
+        ...targets.style.map((t) => sumOfSquares(t.target)),
+        tf.scalar(0),
+      ]),
+    );
+    const values = Array.from(await measured.data());
+    measured.dispose();
+    const [nc, ns] = [targets.content.length, targets.style.length];
+    const weights = balanceWeights(targets, {
+      contentEnergy: values.slice(0, nc),
+      contentSize: targets.content.map((t) => t.target.size),
+      styleDistance: values.slice(nc, nc + ns),
+      styleEnergy: values.slice(nc + ns, nc + 2 * ns),
+      styleChannels: targets.style.map((t) => t.target.shape[0]),
+    }, content);
+    return {
+      ...targets,
+      content: targets.content.map((t, i) => ({ ...t, weight: weights.content[i]! })),
+      style: targets.style.map((t, i) => ({ ...t, weight: weights.style[i]! })),
+      tvWeight: weights.tv,
+      normalization: 'mse',
+    };
+  } finally {
+    image.dispose();
+    tf.dispose([...(grams?.values() ?? [])]);
+  }
 }
 
 function disposeTargets(targets: Targets): void {

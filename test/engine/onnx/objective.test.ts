@@ -95,6 +95,32 @@ const CASES: Case[] = [
     styles: [[36, 36, 1], [31, 45, 1]],
   },
   {
+    name: 'every term, balanced normalization, two style images',
+    loss: {
+      content: [{ layer: 'block4_conv2', weight: 5 }],
+      style: seedStyle,
+      tvWeight: 1e-3,
+      normalization: 'balanced',
+    },
+    width: 41,
+    height: 35,
+    styles: [[36, 40, 1], [45, 31, 3]],
+  },
+  {
+    name: 'balanced, one layer for content and style, max pooling',
+    loss: {
+      content: [{ layer: 'block3_conv1', weight: 2 }],
+      style: [
+        { layer: 'block3_conv1', weight: 50 },
+        { layer: 'block1_conv1', weight: 10 },
+      ],
+      pooling: 'max',
+      normalization: 'balanced',
+    },
+    width: 40,
+    height: 32,
+  },
+  {
     name: 'max pooling over flat regions (ties go to the first of the window, as in tfjs)',
     loss: { content: [{ layer: 'block3_conv2', weight: 5 }], style: seedStyle.slice(0, 3), pooling: 'max' },
     width: 64,
@@ -245,6 +271,11 @@ describe('ONNX gradient against finite differences of its own loss', () => {
     content: { content: [{ layer: 'block2_conv2', weight: 1 }, { layer: 'block4_conv2', weight: 5 }] },
     style: { style: GATYS.map((layer) => ({ layer, weight: 100 })) },
     'style (paper)': { style: GATYS.map((layer) => ({ layer, weight: 100 })), normalization: 'paper' },
+    'content and style (balanced)': {
+      content: [{ layer: 'block4_conv2', weight: 5 }],
+      style: GATYS.map((layer) => ({ layer, weight: 100 })),
+      normalization: 'balanced',
+    },
     TV: { tvWeight: 1e-3 },
   };
   const cases = (['avg', 'max'] as const).flatMap((pooling) => Object.keys(TERMS).map((terms) => ({ pooling, terms })));
