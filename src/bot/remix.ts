@@ -6,7 +6,7 @@ import type { BotContext } from './bot.ts';
 import { inputsExpiredMessage, randomSeed, recipeOf, type Recipe } from './job-images.ts';
 import { parseRemixId, type JobAbout, type RemixAction, type RemixControls } from './job-messages.ts';
 import { interactionEntry, runStylizeRequest } from './stylize-flow.ts';
-import { limitsFor, nextSize, STYLIZE_OPTIONS, type ServerLimits } from './stylize-options.ts';
+import { limitsFor, nextSize, type ServerLimits } from './stylize-options.ts';
 
 /**
  * The remix buttons under every finished result (🎲 Again, ➕ Stronger, ➖ Softer, 🎨 Keep colours, ⬆️ Bigger):
@@ -18,23 +18,23 @@ import { limitsFor, nextSize, STYLIZE_OPTIONS, type ServerLimits } from './styli
 /** How much noise 🎲 Again mixes into the start when the result started from the photo itself. */
 export const AGAIN_NOISE = 0.3;
 
-const STYLE_WEIGHT_MAX = (STYLIZE_OPTIONS.find((o) => o.name === 'style_weight') as { max: number }).max;
-/** Softer stops here: below it the style has no visible effect left. */
-const STYLE_WEIGHT_MIN = 1e-3;
+/** How far one press of ➕ Stronger or ➖ Softer moves the strength (0-100). */
+export const STRENGTH_STEP = 10;
 
 /**
  * The one rule of ➕ Stronger and ➖ Softer: the settings one step stronger or softer, or undefined when there is
- * no further step. Steps the style weight ×2 / ÷2; once the engine has a `strength` setting (0-100), this becomes
- * `strength ± 10` within 0..100.
+ * no further step. Steps the strength by STRENGTH_STEP within 0..100; raw style weights, if the user set them,
+ * are kept, since strength scales whatever weights ran.
  */
 export function nextStrength(
   settings: Partial<StylizeSettings>,
   direction: 'stronger' | 'softer',
 ): Partial<StylizeSettings> | undefined {
-  const current = settings.styleWeight ?? PRESETS.default.styleWeight;
-  const next = direction === 'stronger' ? current * 2 : current / 2;
-  if (current <= 0 || next > STYLE_WEIGHT_MAX || next < STYLE_WEIGHT_MIN) return undefined;
-  return { ...settings, styleWeight: next };
+  const current = settings.strength ?? PRESETS.default.strength;
+  const next = Math.min(100, Math.max(0, current + (direction === 'stronger' ? STRENGTH_STEP : -STRENGTH_STEP)));
+  // Strength 0 is the photo itself: the softest step that still stylizes is one step above it.
+  if (next === current || next <= 0) return undefined;
+  return { ...settings, strength: next };
 }
 
 /** How the buttons of a result look, from the settings that ran; undefined when its inputs were not kept. */

@@ -32,7 +32,13 @@ interface OptionBase {
 type OptionSpec = OptionBase &
   (
     | { kind: 'attachment'; label: AttachmentLabel }
-    | { kind: 'integer'; min?: Bound; max?: Bound; choices?: (limits: ServerLimits) => number[]; setting?: 'seed' }
+    | {
+        kind: 'integer';
+        min?: Bound;
+        max?: Bound;
+        choices?: (limits: ServerLimits) => number[];
+        setting?: 'seed' | 'strength';
+      }
     | { kind: 'number'; min: Bound; max: Bound; setting?: 'contentWeight' | 'styleWeight' | 'tvWeight' }
     | { kind: 'string'; maxLength: number; autocomplete?: boolean }
     | { kind: 'boolean' }
@@ -71,9 +77,17 @@ export const STYLIZE_OPTIONS = [
     max: (l) => l.maxSize,
   },
   {
+    name: 'strength',
+    kind: 'integer',
+    description: `How strongly to repaint: 0 keeps the photo, 100 is the most style (default ${PRESETS.default.strength})`,
+    min: 0,
+    max: 100,
+    setting: 'strength',
+  },
+  {
     name: 'iterations',
     kind: 'integer',
-    description: 'More iterations: more style, more time',
+    description: 'At most this many iterations: more can mean more style; stops early once the image settles',
     min: 1,
     max: (l) => l.maxIterations,
   },
@@ -421,7 +435,7 @@ export interface OptionsSummary {
   styleScale: number;
   blend: readonly number[];
   /** The settings that ran (the engine's defaults filled in). */
-  settings: Pick<StylizeSettings, 'iterations' | 'contentWeight' | 'styleWeight' | 'tvWeight' | 'colors' | 'init' | 'noiseRatio' | 'seed'>;
+  settings: Pick<StylizeSettings, 'iterations' | 'strength' | 'contentWeight' | 'styleWeight' | 'tvWeight' | 'colors' | 'init' | 'noiseRatio' | 'seed'>;
 }
 
 /** `preset:udnie size:512 iterations:80 content_weight:5 … seed:42`, in the table's order. */
@@ -431,6 +445,7 @@ export function describeOptions(summary: OptionsSummary): string {
     preset: summary.preset,
     size: summary.size,
     iterations: settings.iterations,
+    strength: settings.strength,
     content_weight: settings.contentWeight,
     style_weight: settings.styleWeight,
     tv_weight: settings.tvWeight,

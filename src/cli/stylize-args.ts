@@ -65,9 +65,11 @@ export function buildProgram(): Command {
     .argument('<content>', 'content photo')
     .argument('<style...>', 'one or more style images (with the Keras form, the last argument may be a result prefix)')
     .option('-o, --output <file>', 'output image (.png, .jpg or .webp)')
-    .addOption(new Option('--iter <n>', 'iterations').argParser(numberArg('--iter', { min: 1, max: 100_000, integer: true })))
+    .addOption(new Option('--iter <n>', 'most iterations (a run stops earlier once the image stops changing)').argParser(numberArg('--iter', { min: 1, max: 100_000, integer: true })))
     .addOption(new Option('--iterations <n>').hideHelp().argParser(numberArg('--iterations', { min: 1, max: 100_000, integer: true })))
     .addOption(new Option('--size <px>', 'long side of the output').argParser(numberArg('--size', { min: 32, max: 4096, integer: true })))
+    .addOption(new Option('--strength <0-100>', 'how strongly to repaint: 0 keeps the photo, 100 is the most style (default 50)').argParser(numberArg('--strength', { min: 0, max: 100 })))
+    .addOption(new Option('--stop-tolerance <r>', 'stop a scale when its loss improves less than this over 10 iterations (0: never stop early)').argParser(numberArg('--stop-tolerance', { min: 0, max: 1 })))
     .addOption(new Option('--preset <name>', 'default | seed (the article: Adam, 2000 iterations) | keras').argParser(choiceArg('--preset', ['default', 'seed', 'keras'] as const)))
     .addOption(new Option('--optimizer <name>', 'lbfgs | adam').argParser(choiceArg('--optimizer', ['lbfgs', 'adam'] as const)))
     .addOption(new Option('--learning-rate <lr>', 'Adam step size').argParser(numberArg('--learning-rate', { min: 1e-6, max: 1000 })))
@@ -101,6 +103,8 @@ interface RawOptions {
   noiseRatio?: number;
   pool?: Pooling;
   scales?: number;
+  strength?: number;
+  stopTolerance?: number;
   styleBlend?: number[];
   styleScale: number;
   preserveColors?: string | boolean;
@@ -166,6 +170,8 @@ export function parseStylizeArgs(argv: readonly string[]): StylizeCliOptions {
     ...(raw.noiseRatio !== undefined && { noiseRatio: raw.noiseRatio }),
     ...(raw.pool && { pooling: raw.pool }),
     ...(raw.scales !== undefined && { scales: raw.scales }),
+    ...(raw.strength !== undefined && { strength: raw.strength }),
+    ...(raw.stopTolerance !== undefined && { stopTolerance: raw.stopTolerance }),
     ...(raw.seed !== undefined && { seed: raw.seed }),
     ...(colors && { colors }),
   };

@@ -59,6 +59,8 @@ async function main(argv: string[]): Promise<void> {
       width: result.image.width,
       height: result.image.height,
       iterations: result.iterations,
+      stopReason: result.stopReason,
+      strength: result.settings.strength,
       seconds: round(result.seconds, 2),
       msPerIter: round(result.msPerIter, 1),
       backend: backend.name,
@@ -69,7 +71,8 @@ async function main(argv: string[]): Promise<void> {
     else {
       process.stdout.write(
         `Wrote ${options.output} (${summary.width}×${summary.height}) after ${summary.iterations} iterations in ` +
-          `${clock(result.seconds * 1000)} on ${backend.name}${backend.gpu ? ' (GPU)' : ''}; ` +
+          `${clock(result.seconds * 1000)} on ${backend.name}${backend.gpu ? ' (GPU)' : ''}` +
+          `${result.stopReason === 'converged' ? ' (the image had stopped changing)' : ''}; ` +
           `loss ${fmt(result.initialLoss.total)} → ${fmt(result.loss.total)}\n`,
       );
     }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Recipe } from '../../src/bot/job-images.ts';
-import { AGAIN_NOISE, nextStrength, remixRecipe } from '../../src/bot/remix.ts';
+import { AGAIN_NOISE, nextStrength, remixRecipe, STRENGTH_STEP } from '../../src/bot/remix.ts';
 import { limitsFor, nextSize } from '../../src/bot/stylize-options.ts';
 import { loadConfig } from '../../src/config/index.ts';
+import { PRESETS } from '../../src/engine/presets.ts';
 
 const GUILD = '123456789012345678';
 const config = loadConfig({ MAX_SIZE: '1024', MAX_ITERATIONS: '500', GUILD_LIMITS: `{"${GUILD}":{"maxSize":384,"maxIterations":50}}` });
@@ -20,12 +21,15 @@ const recipe: Recipe = {
 };
 
 describe('the strength step (➕ Stronger / ➖ Softer)', () => {
-  it('doubles or halves the style weight from the default, within the option’s range', () => {
-    expect(nextStrength({}, 'stronger')).toEqual({ styleWeight: 200 });
-    expect(nextStrength({ styleWeight: 200, seed: 1 }, 'softer')).toEqual({ styleWeight: 100, seed: 1 });
-    expect(nextStrength({ styleWeight: 6e8 }, 'stronger')).toBeUndefined();
-    expect(nextStrength({ styleWeight: 1.5e-3 }, 'softer')).toBeUndefined();
-    expect(nextStrength({ styleWeight: 0 }, 'stronger')).toBeUndefined();
+  it('moves the strength one step from the default, within 1..100, and keeps raw weights', () => {
+    const base = PRESETS.default.strength;
+    expect(nextStrength({}, 'stronger')).toEqual({ strength: base + STRENGTH_STEP });
+    expect(nextStrength({ strength: 70, styleWeight: 200, seed: 1 }, 'softer')).toEqual({ strength: 60, styleWeight: 200, seed: 1 });
+    expect(nextStrength({ strength: 95 }, 'stronger')).toEqual({ strength: 100 });
+    expect(nextStrength({ strength: 100 }, 'stronger')).toBeUndefined();
+    // Strength 0 is the photo: the softest step stops above it.
+    expect(nextStrength({ strength: 10 }, 'softer')).toBeUndefined();
+    expect(nextStrength({ strength: 15 }, 'softer')).toEqual({ strength: 5 });
   });
 });
 
@@ -39,9 +43,10 @@ describe('what each button changes', () => {
   });
 
   it('➕ ➖ step the strength; at the end of the range the press is refused', () => {
-    expect((remixRecipe(recipe, 'stronger', limits) as Recipe).settings).toEqual({ seed: 7, contentWeight: 3, styleWeight: 200 });
-    expect((remixRecipe(recipe, 'softer', limits) as Recipe).settings).toEqual({ seed: 7, contentWeight: 3, styleWeight: 50 });
-    const strongest = { ...recipe, settings: { seed: 7, styleWeight: 1e9 } };
+    const base = PRESETS.default.strength;
+    expect((remixRecipe(recipe, 'stronger', limits) as Recipe).settings).toEqual({ seed: 7, contentWeight: 3, strength: base + STRENGTH_STEP });
+    expect((remixRecipe(recipe, 'softer', limits) as Recipe).settings).toEqual({ seed: 7, contentWeight: 3, strength: base - STRENGTH_STEP });
+    const strongest = { ...recipe, settings: { seed: 7, strength: 100 } };
     expect(remixRecipe(strongest, 'stronger', limits)).toBe('This result already has the strongest style I can make.');
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
 import { MAX_OUTPUT_SIDE } from '../../src/config/schema.ts';
+import { PRESETS } from '../../src/engine/presets.ts';
 import {
   InvalidRequestError,
   SIZE_CHOICES,
@@ -41,6 +42,7 @@ interface Over {
   styleWeight?: number;
   tvWeight?: number;
   iterations?: number;
+  strength?: number;
   size?: number;
   styleBlend?: string;
   styleScale?: number;
@@ -55,6 +57,7 @@ const NAMES = {
   styleWeight: 'style_weight',
   tvWeight: 'tv_weight',
   iterations: 'iterations',
+  strength: 'strength',
   size: 'size',
   styleBlend: 'style_blend',
   styleScale: 'style_scale',
@@ -98,7 +101,7 @@ describe('validateStylizeOptions', () => {
   it('fills defaults from the config', () => {
     const input = validateStylizeOptions(options(), limits);
     expect(input.size).toBe(512);
-    expect(input.iterations).toBe(80);
+    expect(input.iterations).toBe(PRESETS.default.iterations);
     expect(input.blend).toEqual([1]);
     expect(input.styleScale).toBe(1);
     expect(input.settings).toEqual({});
@@ -189,6 +192,7 @@ describe('the one table of /stylize options', () => {
       'style2',
       'style3',
       'size',
+      'strength',
       'iterations',
       'content_weight',
       'style_weight',
@@ -205,6 +209,7 @@ describe('the one table of /stylize options', () => {
     expect(byName.noise).toMatchObject({ type: 10, min_value: 0, max_value: 1 });
     expect(byName.style2).toMatchObject({ type: 11, required: false });
     expect(byName.iterations).toMatchObject({ type: 4, min_value: 1, max_value: 500 });
+    expect(byName.strength).toMatchObject({ type: 4, min_value: 0, max_value: 100, required: false });
     expect(byName.style_weight).toMatchObject({ type: 10, min_value: 0, max_value: 1e9 });
     expect((byName.size!.choices as { value: number }[]).map((c) => c.value)).toEqual([128, 256, 384, 512, 768, 1024]);
     expect(byName.style_blend).toMatchObject({ type: 3, max_length: 40 });
@@ -212,10 +217,10 @@ describe('the one table of /stylize options', () => {
 
   it('turns the chosen options into engine settings and nothing else', () => {
     const choices = validateStylizeOptions(
-      options({ contentWeight: 2, styleWeight: 300, tvWeight: 0, seed: 7, preserveColors: true, styleScale: 0.5 }),
+      options({ strength: 70, contentWeight: 2, styleWeight: 300, tvWeight: 0, seed: 7, preserveColors: true, styleScale: 0.5 }),
       limits,
     );
-    expect(choices.settings).toEqual({ contentWeight: 2, styleWeight: 300, tvWeight: 0, seed: 7, colors: 'luminance' });
+    expect(choices.settings).toEqual({ strength: 70, contentWeight: 2, styleWeight: 300, tvWeight: 0, seed: 7, colors: 'luminance' });
     expect(choices.styleScale).toBe(0.5);
     expect(validateStylizeOptions(options({ noise: 0.25 }), limits).settings).toEqual({ init: 'noise', noiseRatio: 0.25 });
     expect(validateStylizeOptions(options({ noise: 0 }), limits).settings).toEqual({});
@@ -224,6 +229,7 @@ describe('the one table of /stylize options', () => {
   it('describes a request as the options that repeat it, in the table’s order', () => {
     const settings = {
       iterations: 80,
+      strength: 60,
       contentWeight: 5,
       styleWeight: 200,
       tvWeight: 0.001,
@@ -233,11 +239,11 @@ describe('the one table of /stylize options', () => {
       seed: 42,
     };
     expect(describeOptions({ preset: 'udnie', size: 512, styleScale: 1, blend: [1], settings })).toBe(
-      'preset:udnie size:512 iterations:80 content_weight:5 style_weight:200 tv_weight:0.001 preserve_colors:true noise:0.3 seed:42',
+      'preset:udnie size:512 strength:60 iterations:80 content_weight:5 style_weight:200 tv_weight:0.001 preserve_colors:true noise:0.3 seed:42',
     );
     const plain = { ...settings, colors: 'none' as const, init: 'content' as const, noiseRatio: 0 };
     expect(describeOptions({ preset: undefined, size: 256, styleScale: 0.5, blend: [1, 3], settings: plain })).toBe(
-      'size:256 iterations:80 content_weight:5 style_weight:200 tv_weight:0.001 style_blend:1,3 style_scale:0.5 seed:42',
+      'size:256 strength:60 iterations:80 content_weight:5 style_weight:200 tv_weight:0.001 style_blend:1,3 style_scale:0.5 seed:42',
     );
   });
 

@@ -108,9 +108,10 @@ describe('npm run stylize', () => {
       expect(result.code).toBe(0);
       const summary = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
       expect(Object.keys(summary)).toEqual([
-        'output', 'width', 'height', 'iterations', 'seconds', 'msPerIter', 'backend', 'loss', 'initialLoss',
+        'output', 'width', 'height', 'iterations', 'stopReason', 'strength', 'seconds', 'msPerIter', 'backend', 'loss',
+        'initialLoss',
       ]);
-      expect(summary).toMatchObject({ output: out, width: 64, height: 48, iterations: 6 });
+      expect(summary).toMatchObject({ output: out, width: 64, height: 48, iterations: 6, stopReason: 'completed', strength: 50 });
       const loss = summary.loss as { total: number; style: number };
       const initial = summary.initialLoss as { total: number; style: number };
       expect(loss.style).toBeLessThan(initial.style);

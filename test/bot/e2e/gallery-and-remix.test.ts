@@ -45,7 +45,7 @@ describe('the built-in gallery', () => {
     const jobId = jobIdIn(text);
     expect(text).toContain('🖼️ The Starry Night by Vincent van Gogh (1889)');
     expect(optionsLine(text)).toMatch(
-      /^preset:starry-night size:128 iterations:4 content_weight:5 style_weight:100 tv_weight:0\.001 seed:\d+$/,
+      /^preset:starry-night size:128 strength:50 iterations:4 content_weight:1 style_weight:11 tv_weight:0 seed:\d+$/,
     );
     const meta = await sharp(final.files[0]!.bytes).metadata();
     expect(Math.max(meta.width, meta.height)).toBe(128);
@@ -160,8 +160,8 @@ describe('remix buttons', () => {
     const seed = seedOf(base);
     expect(seedOf(again.text)).not.toBe(seed);
     expectRemix(again, '🎲 Again', 'ann', base.replace(`seed:${seed}`, `noise:0.3 seed:${seedOf(again.text)}`));
-    expectRemix(stronger, '➕ Stronger', 'ben', base.replace('style_weight:100', 'style_weight:200'));
-    expectRemix(softer, '➖ Softer', 'cat', base.replace('style_weight:100', 'style_weight:50'));
+    expectRemix(stronger, '➕ Stronger', 'ben', base.replace('strength:50', 'strength:60'));
+    expectRemix(softer, '➖ Softer', 'cat', base.replace('strength:50', 'strength:40'));
     expectRemix(colors, '🎨 Colours', 'dan', base.replace(' seed:', ' preserve_colors:true seed:'));
     expectRemix(bigger, '⬆️ Bigger', 'eve', base.replace('size:128', 'size:256'));
     const big = await sharp(bigger.final.files[0]!.bytes).metadata();
@@ -173,9 +173,9 @@ describe('remix buttons', () => {
     // Keep colours toggles: the remix's button offers the style's colours back.
     expect(buttonsOf(colors.final).find((b) => b.custom_id.startsWith('remix:colors:'))?.label).toBe('Style’s colours');
 
-    // A remix of a remix starts from the same kept images: stronger again doubles again.
+    // A remix of a remix starts from the same kept images: stronger again steps again.
     const twice = await press('stronger', 'ben', stronger.handle.originalMessage());
-    expect(optionsLine(twice.text)).toBe(base.replace('style_weight:100', 'style_weight:400'));
+    expect(optionsLine(twice.text)).toBe(base.replace('strength:50', 'strength:70'));
   });
 
   it('a press counts against the presser’s own limits, privately refused at the limit', async () => {

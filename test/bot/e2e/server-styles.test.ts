@@ -104,7 +104,7 @@ describe('/styles', () => {
     const command = fake.interactions.slashCommand({ name: 'stylize', options: { content: await photoAttachment(), preset: 'swirls' } });
     const final = await resultEdit((r) => r.interactionId === command.id);
     expect(bodyOf(final).content).toContain('🖼️ “Swirls” (saved on this server)');
-    expect(bodyOf(final).content).toMatch(/⚙️ preset:Swirls size:128 iterations:3 /);
+    expect(bodyOf(final).content).toMatch(/⚙️ preset:Swirls size:128 strength:50 iterations:3 /);
     const result = command.originalMessage()!;
 
     await harness.close();
@@ -113,7 +113,7 @@ describe('/styles', () => {
     expect(await privateAnswer(styles('list'))).toMatch(/\(1 of 2\):\n• \*\*Swirls\*\* · 128×128/);
     const press = fake.interactions.button({ customId: `remix:stronger:${jobIdIn(result.data.content)}`, message: result, user: { username: 'ann' } });
     const remix = await resultEdit((r) => r.interactionId === press.id);
-    expect(bodyOf(remix).content).toMatch(/⚙️ preset:Swirls size:128 iterations:3 content_weight:5 style_weight:200 /);
+    expect(bodyOf(remix).content).toMatch(/⚙️ preset:Swirls size:128 strength:60 iterations:3 content_weight:1 style_weight:11 /);
   });
 });
 
@@ -156,7 +156,7 @@ describe('“Stylize this image”', () => {
     const text = bodyOf(final).content!;
     expect(text.split('\n')[0]).toMatch(/^🖼️ This image in a new style, for <@\d+>$/);
     expect(text).toContain('🖼️ Udnie (Young American Girl, The Dance) by Francis Picabia (1913)');
-    expect(text).toMatch(/⚙️ preset:udnie size:128 iterations:3 /);
+    expect(text).toMatch(/⚙️ preset:udnie size:128 strength:50 iterations:3 /);
     expect(final.files).toHaveLength(1);
     // The private menu now points to the reply and has no menu left; the menu cannot be used twice.
     expect(menu.data.content).toBe(`Your image is on its way: https://discord.com/channels/${fake.guild.id}/${fake.channel.id}/${reply.id}`);

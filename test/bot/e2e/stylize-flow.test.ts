@@ -88,7 +88,7 @@ describe('/stylize end to end', () => {
     expect(meta.format).toBe('jpeg');
     expect(file.name).toBe('stylized.jpg');
     expect(bodyOf(final).content).toMatch(
-      /⚙️ size:256 iterations:40 content_weight:2 style_weight:1000 tv_weight:0\.01 style_blend:1,3 style_scale:0\.5 preserve_colors:true seed:7\n/,
+      /⚙️ size:256 strength:50 iterations:40 content_weight:2 style_weight:1000 tv_weight:0\.01 style_blend:1,3 style_scale:0\.5 preserve_colors:true seed:7\n/,
     );
     expect(bodyOf(final).content).toContain('🖼️ uploaded image “a.png” + uploaded image “b.png”');
     expect(bodyOf(final).content).toMatch(/JPEG/);
