@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { CommanderError } from 'commander';
 import { readConfigOrExit } from '../config/index.ts';
@@ -40,7 +41,8 @@ async function main(argv: string[]): Promise<void> {
     : await loadWeights(config.weights, { logger });
   const engine = await createEngine(weights, {
     backend: options.backend ?? config.engine.backend,
-    threads: config.engine.threads,
+    // A command-line run has the machine to itself: all cores unless ENGINE_THREADS says otherwise.
+    threads: config.engine.threads ?? os.availableParallelism(),
     logger,
   });
   const backend = engine.backend;
