@@ -108,8 +108,10 @@ export function resolveSettings(
 
 /**
  * How strength (0–100) scales the style weight: 1 at 50, so a preset's weights keep their meaning there; tenfold
- * from 50 to 100 and a tenth from 50 down to 10, so that each step of 10 changes the balance by the same factor
- * (×1.58); below 10 it fades linearly to 0, no style at all: the photo.
+ * for every 25 above 50 and a tenth for every 25 below, so that each step of 10 changes the balance by the same
+ * factor (×2.5); below 10 it fades linearly to 0, no style at all: the photo. Balanced losses need that range:
+ * with a tenfold range (strength 20 at a quarter of the style weight) 20, 50 and 80 looked alike on
+ * golden_gate + starry_night, since even a small style weight repaints an easy pair.
  */
 export function strengthFactor(strength: number): number {
   if (!(strength > 0)) return 0;
@@ -117,4 +119,4 @@ export function strengthFactor(strength: number): number {
 }
 
 /** Strength steps per tenfold change of the style weight. */
-const STRENGTH_DECADE = 50;
+const STRENGTH_DECADE = 25;
