@@ -18,7 +18,7 @@ import {
 import { checkMemory, minimumSide, validateRequest, type NetworkLayer } from './validate.ts';
 
 /** Iterations over which stopTolerance is judged (see StylizeSettings.stopTolerance). */
-export const CONVERGENCE_WINDOW = 10;
+const CONVERGENCE_WINDOW = 10;
 
 export interface RunContext {
   readonly compute: ComputeBackend;
@@ -30,9 +30,9 @@ export interface RunContext {
 /**
  * One style transfer, coarse to fine. Every iteration is one evaluation of the loss and its gradient (a
  * forward and a backward pass): L-BFGS line-search evaluations count like Adam steps, so `iterations` bounds
- * the cost and the progress count alike. Iterations an optimizer leaves unused at a scale (it converged) carry
- * over to the next scale. Everything but the objective works on plain arrays; each scale's objective is
- * disposed however the run ends.
+ * the cost and the progress count alike. Iterations an optimizer could not use at a scale carry over to the
+ * next; those a scale did not need because its loss had settled are saved, and the result says it converged.
+ * Everything but the objective works on plain arrays; each scale's objective is disposed however the run ends.
  */
 export async function runStylize(
   context: RunContext,
@@ -62,12 +62,13 @@ export async function runStylize(
     let result: OptimizationResult | undefined;
     const timing = { evaluateMs: 0, reportMs: 0, totalMs: 0 };
     let carry = 0;
+    let converged = false;
+    const convergence =
+      settings.stopTolerance > 0 ? { window: CONVERGENCE_WINDOW, tolerance: settings.stopTolerance } : undefined;
     for (const [index, step] of plan.entries()) {
       const budget = step.iterations + carry;
       const render = (pixels: Float32Array) => presentImage({ width: step.width, height: step.height, data: pixels }, images);
       const report = progress.reporter(index, render);
-      const convergence =
-        settings.stopTolerance > 0 ? { window: CONVERGENCE_WINDOW, tolerance: settings.stopTolerance } : undefined;
       result = await optimizeScale(context.compute, loss, settings, images, step, x, { budget, report, convergence });
       x = { width: step.width, height: step.height, data: result.x };
       for (const key of ['evaluateMs', 'reportMs', 'totalMs'] as const) timing[key] += result.timing[key];
@@ -75,13 +76,15 @@ export async function runStylize(
       // are saved, which is the point of stopping early.
       const unused = budget - result.evaluations;
       carry = result.converged ? 0 : unused;
+      converged ||= result.converged;
       progress.settle(index, unused, result.converged ? 'drop' : 'carry');
       if (result.stopped) break;
     }
 
     const image = presentImage(resizeImage(x!, width, height), images);
     const seconds = (performance.now() - startedAt) / 1000;
-    const stopReason = result!.stopped ? 'time-limit' : result!.converged ? 'converged' : 'completed';
+    // A coarse scale that settled early counts too: the run used fewer iterations than it was given.
+    const stopReason = result!.stopped ? 'time-limit' : converged ? 'converged' : 'completed';
     const iterations = progress.iterations;
     const optimizerMs = timing.totalMs - timing.evaluateMs - timing.reportMs;
     context.logger?.info(

@@ -20,7 +20,7 @@ export interface ScaleStep {
 }
 
 /** The smallest long side a coarse scale may have. */
-export const COARSEST_LONG_SIDE = 128;
+const COARSEST_LONG_SIDE = 128;
 
 /**
  * Share of the budget for each scale, coarsest first, by number of scales. The coarsest scale gets the most (40%):
